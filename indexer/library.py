@@ -1,0 +1,154 @@
+"""The library's front door: ``transcribe()`` for one file, ``Index`` for a searchable collection."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Iterable, Optional
+
+from . import audio
+from .errors import NotFoundError, SourceError
+from .index import TextIndex
+from .ingest import Ingester, IngestReport
+from .models import Hit, Source, Transcript
+from .paths import default_cache_dir, default_index_dir
+from .sources import fetch as fetching
+from .sources.embeds import parse_media_fragment
+from .transcribe import DEFAULT_ENGINE, Transcriber
+from .transcribe.base import DecodeOptions
+
+logger = logging.getLogger("indexer")
+
+
+def transcribe(
+    source: str | Path,
+    *,
+    model: Optional[str] = None,
+    engine: str = DEFAULT_ENGINE,
+    language: Optional[str] = None,
+    segment: audio.Span | None = None,
+    options: DecodeOptions | dict | None = None,
+    cache_dir: Optional[Path] = None,
+    progress: bool = False,
+) -> Transcript:
+    """Transcribe an audio file or URL and return its :class:`~indexer.models.Transcript`.
+
+    ``source`` may carry a W3C media fragment (``episode.mp3#t=300,420``), or pass
+    ``segment=(300, 420)``: only that part is recognised, and every time is reported in the whole
+    file's timeline. A URL is downloaded into the cache first. The result is cached by the audio's
+    bytes and the settings, so asking again costs no recognition.
+    """
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    path, span = _local_audio(str(source), cache_dir)
+    transcriber = Transcriber(
+        engine=engine, model=model, language=language, options=options, cache_dir=cache_dir, progress=progress
+    )
+    return transcriber.transcribe(path, segment or span)
+
+
+def _local_audio(source: str, cache_dir: Path) -> tuple[Path, audio.Span | None]:
+    if not fetching.is_url(source) and Path(source).expanduser().exists():
+        return Path(source).expanduser(), None  # a local name may itself contain '#'
+    location, span = parse_media_fragment(source)
+    if fetching.is_url(location):
+        with fetching.Fetcher(cache_dir / "downloads") as fetcher:
+            return fetcher.fetch(location, kind="audio").path, span
+    path = Path(location).expanduser()
+    if not path.exists():
+        raise SourceError(f"{source}: no such file")
+    return path, span
+
+
+class Index:
+    """A searchable collection of articles and transcribed audio, stored in ``path``.
+
+    ``path`` defaults to ``$INDEXER_INDEX`` or the per-user data directory. The speech model is
+    loaded on the first recognition and reused for every file after it.
+    """
+
+    def __init__(
+        self,
+        path: Optional[Path | str] = None,
+        *,
+        engine: str = DEFAULT_ENGINE,
+        model: Optional[str] = None,
+        language: Optional[str] = None,
+        options: DecodeOptions | dict | None = None,
+        cache_dir: Optional[Path | str] = None,
+        fetch: fetching.FetchOptions | dict | None = None,
+        progress: bool = False,
+    ):
+        self.path = Path(path) if path else default_index_dir()
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self._text = TextIndex(self.path)
+        self.transcriber = Transcriber(
+            engine=engine,
+            model=model,
+            language=language,
+            options=options,
+            cache_dir=self.cache_dir,
+            progress=progress,
+        )
+        self.fetch_options = fetch
+
+    def ingest(
+        self,
+        *sources: str | Path,
+        audio: Iterable[str | Path] = (),
+        force_asr: bool = False,
+        limit: Optional[int] = None,
+    ) -> IngestReport:
+        """Ingest files, folders (recursively) and URLs; failures are collected, not raised.
+
+        ``audio`` attaches audio files or URLs to each article given (for text articles whose players
+        did not survive scraping). ``force_asr`` transcribes feed audio even when the feed ships a
+        transcript; ``limit`` takes only the newest N items of a feed.
+        """
+        with fetching.Fetcher(self.cache_dir / "downloads", self.fetch_options) as fetcher:
+            ingester = Ingester(self._text, self.transcriber, fetcher, force_asr=force_asr, feed_limit=limit)
+            return ingester.ingest([str(s) for s in sources], attach=[str(a) for a in audio])
+
+    def search(self, query: str, *, limit: int = 10, kind: Optional[str] = None) -> list[Hit]:
+        """Hits for a Whoosh-syntax query (AND, OR, NOT, "phrases", prefix*), best first."""
+        return self._text.search(query, limit=limit, kind=kind)
+
+    def transcript(self, source_id: str) -> Transcript:
+        """The indexed transcript of an audio source."""
+        return self._text.transcript(source_id)
+
+    def sources(self) -> list[Source]:
+        """Every source in the index: articles first, then audio."""
+        return self._text.sources()
+
+    def source(self, source_id: str) -> Source:
+        found = self._text.source(source_id)
+        if found is None:
+            raise NotFoundError(f"no source {source_id!r} in the index")
+        return found
+
+    def remove(self, source_id: str) -> list[Source]:
+        """Delete a source; an article takes with it the audio that no other article embeds.
+
+        Returns the sources removed.
+        """
+        target = self.source(source_id)
+        removed = [target]
+        updated: dict[str, Source] = {}
+        if target.kind == "article":
+            for audio_id in target.audio_ids:
+                linked = self._text.source(audio_id)
+                if linked is None:
+                    continue
+                linked.article_ids = [a for a in linked.article_ids if a != target.id]
+                if linked.article_ids:
+                    updated[linked.id] = linked
+                else:
+                    removed.append(linked)
+        else:
+            for article_id in target.article_ids:
+                article = self._text.source(article_id)
+                if article is not None:
+                    article.audio_ids = [a for a in article.audio_ids if a != target.id]
+                    updated[article.id] = article
+        self._text.remove([s.id for s in removed], updated=updated.values())
+        return removed

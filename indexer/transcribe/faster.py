@@ -1,0 +1,65 @@
+"""The faster-whisper engine (CTranslate2): the default."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Iterator, Optional
+
+import numpy as np
+
+from ..errors import ModelError
+from ..models import Segment, Word
+from .base import ChunkResult, DecodeOptions
+from .weights import model_label, resolve_ct2_model
+
+logger = logging.getLogger("indexer")
+
+
+class FasterWhisperEngine:
+    """A faster-whisper model loaded once; ``transcribe_chunk`` is called for every chunk of every file."""
+
+    name = "faster-whisper"
+
+    def __init__(
+        self,
+        model: Optional[str] = None,
+        *,
+        cache_dir: Path,
+        compute_type: str = "int8",
+        threads: Optional[int] = None,
+    ):
+        from faster_whisper import WhisperModel
+
+        location = resolve_ct2_model(model, cache_dir)
+        self.model_id = model_label(model)
+        try:
+            self._model = WhisperModel(
+                location,
+                device="cpu",
+                compute_type=compute_type,
+                cpu_threads=threads or os.cpu_count() or 1,
+                download_root=str(cache_dir / "models" / "hub"),
+            )
+        except Exception as e:  # faster-whisper raises bare RuntimeError/OSError/HF errors here
+            raise ModelError(f"cannot load model {self.model_id}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from e
+        self.multilingual = bool(self._model.model.is_multilingual)
+
+    def transcribe_chunk(self, audio: np.ndarray, *, language: Optional[str], options: DecodeOptions) -> ChunkResult:
+        segments, info = self._model.transcribe(
+            audio,
+            language=language if self.multilingual else "en",
+            beam_size=options.beam_size,
+            word_timestamps=options.word_timestamps,
+            vad_filter=options.vad,
+            condition_on_previous_text=options.condition_on_previous_text,
+        )
+        return ChunkResult(segments=_convert(segments), language=info.language)
+
+
+def _convert(segments) -> Iterator[Segment]:
+    # faster-whisper's generator does the recognition lazily; converting lazily keeps progress live.
+    for segment in segments:
+        words = [Word(start=w.start, end=w.end, word=w.word, probability=w.probability) for w in segment.words or []]
+        yield Segment(start=segment.start, end=segment.end, text=segment.text, words=words)
