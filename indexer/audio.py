@@ -46,6 +46,8 @@ def _open(path: Path):
         raise SourceError(f"{path}: no such file")
     if path.is_dir():
         raise SourceError(f"{path}: is a directory")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: is empty (0 bytes)")
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except av.error.FFmpegError as e:
@@ -86,6 +88,9 @@ def stream_samples(path: Path, span: Optional[Span] = None, block_seconds: float
     try:
         stream = container.streams.audio[0]
         declared = probe_duration(container)
+        # Only the audio stream's own length can show truncation; a container's length covers its
+        # video track too, which may run longer than the sound.
+        declared_audio = float(stream.duration * stream.time_base) if stream.duration is not None else None
         if span and declared is not None and start >= declared:
             raise AudioError(f"{path}: segment starts at {start:g} s, after the end of the audio ({declared:.1f} s)")
         resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
@@ -128,8 +133,8 @@ def stream_samples(path: Path, span: Optional[Span] = None, block_seconds: float
         decoded = produced / SAMPLE_RATE
         # A cut-off download still decodes up to where it stops; the container's declared length is the
         # only way to notice (mp3 without a Xing header estimates it from the size, so passes).
-        if not span and declared is not None and decoded < 0.9 * declared - 1.0:
-            raise AudioError(f"{path}: truncated: decoded {decoded:.1f} s of the {declared:.1f} s it declares")
+        if not span and declared_audio is not None and decoded < 0.9 * declared_audio - 1.0:
+            raise AudioError(f"{path}: truncated: decoded {decoded:.1f} s of the {declared_audio:.1f} s it declares")
     finally:
         container.close()
 
@@ -167,18 +172,21 @@ def chunks(path: Path, span: Optional[Span] = None) -> Iterator[tuple[float, np.
     """
     offset = span[0] if span else 0.0
     chunk_target = int(CHUNK_SECONDS * SAMPLE_RATE)
+    # Blocks are small, so the rest after a cut is never more than a chunk and a block.
     pending: list[np.ndarray] = []
     pending_len = 0
     for block in stream_samples(path, span):
         pending.append(block)
         pending_len += len(block)
-        if pending_len >= chunk_target + int(CUT_SEARCH_SECONDS * SAMPLE_RATE):
-            audio = np.concatenate(pending)
-            cut = quiet_cut(audio, chunk_target)
-            yield offset, audio[:cut]
+        if pending_len < chunk_target + int(CUT_SEARCH_SECONDS * SAMPLE_RATE):
+            continue
+        rest = np.concatenate(pending)
+        while len(rest) >= chunk_target + int(CUT_SEARCH_SECONDS * SAMPLE_RATE):
+            cut = quiet_cut(rest, chunk_target)
+            yield offset, rest[:cut]
             offset += cut / SAMPLE_RATE
-            rest = audio[cut:]
-            pending, pending_len = [rest], len(rest)
+            rest = rest[cut:]
+        pending, pending_len = [rest], len(rest)
     if pending_len:
         yield offset, np.concatenate(pending)
 

@@ -122,10 +122,10 @@ def ingest(obj: Context, sources, model, engine, language, attach, force_asr, li
             click.echo(f"ingested {source.id}  {_describe(source)}")
         for title in report.skipped:
             click.echo(f"skipped (already indexed): {title}")
+    # Failures come last, one line each, so they are what a user sees after a long batch.
+    for failure in report.failures:
+        click.echo(f"Error: {failure.message}", err=True)
     if report.failures:
-        click.echo(f"{len(report.failures)} failed:", err=True)
-        for failure in report.failures:
-            click.echo(f"  {failure.input}: {failure.message}", err=True)
         sys.exit(1)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal, Optional
 
 from ..audio import AUDIO_EXTENSIONS, probe
-from ..errors import SourceError
+from ..errors import AudioError, SourceError
 from ..models import Article
 
 InputKind = Literal["audio", "html", "text", "feed"]
@@ -48,7 +48,10 @@ def by_content(path: Path, content_type: Optional[str], *, name: str) -> InputKi
     if looks_like_html(head) or mime in ("text/html", "application/xhtml+xml"):
         return "html"
     if guess is None:
-        probe(path)  # raises AudioError: "not an audio file FFmpeg can read"
+        try:
+            probe(path)
+        except AudioError as e:
+            raise SourceError(f"{name}: not an audio file, article or feed") from e
         return "audio"
     if guess == "text" or mime == "text/plain":
         return "text"
