@@ -18,9 +18,9 @@ from typing import Iterable, Iterator, Optional
 
 from whoosh import highlight, qparser
 from whoosh import index as whoosh_index
-from whoosh.analysis import StemmingAnalyzer
+from whoosh.analysis import LowercaseFilter, RegexTokenizer, StemmingAnalyzer
 from whoosh.fields import ID, NUMERIC, STORED, TEXT, Schema
-from whoosh.query import And, NullQuery, Or, Term
+from whoosh.query import And, NullQuery, Or, Prefix, Term, Wildcard
 
 from .errors import IndexUnavailableError, NotFoundError, QueryError
 from .models import Article, Hit, Segment, Source, Transcript, Word
@@ -32,6 +32,10 @@ logger = logging.getLogger("indexer")
 SEGMENT, PARAGRAPH, RECORD = "segment", "paragraph", "source"
 
 
+def _exact_analyzer():
+    return RegexTokenizer() | LowercaseFilter()
+
+
 def _schema() -> Schema:
     # Lower-casing, English stop words and Porter stemming: "troops" finds "troop", "talks" finds "talk".
     analyzer = StemmingAnalyzer()
@@ -41,6 +45,9 @@ def _schema() -> Schema:
         kind=ID(stored=True),
         title=TEXT(analyzer=analyzer),
         text=TEXT(stored=True, analyzer=analyzer, phrase=True),
+        # The same words unstemmed, for prefix and wildcard queries: "negotiat*" must find
+        # "negotiators", whose stem is "negoti".
+        exact=TEXT(analyzer=_exact_analyzer(), phrase=False),
         start=NUMERIC(float, stored=True),
         end=NUMERIC(float, stored=True),
         seq=NUMERIC(int, stored=True),
@@ -122,6 +129,7 @@ class TextIndex:
                             kind="audio",
                             title=source.title,
                             text=segment.text,
+                            exact=segment.text,
                             start=segment.start,
                             end=segment.end,
                             seq=seq,
@@ -136,6 +144,7 @@ class TextIndex:
                             kind="article",
                             title=source.title,
                             text=paragraph,
+                            exact=paragraph,
                             seq=seq,
                         )
 
@@ -208,7 +217,7 @@ class TextIndex:
             results = searcher.search(query, limit=limit, filter=only, terms=True)
             results.fragmenter = highlight.ContextFragmenter(maxchars=240, surround=60)
             results.formatter = _MarkFormatter()
-            matched = {t.decode("utf-8") if isinstance(t, bytes) else t for f, t in results.matched_terms() if f == "text"}
+            matched = {(f, t.decode("utf-8") if isinstance(t, bytes) else t) for f, t in results.matched_terms()}
             records: dict[str, Optional[Source]] = {}
             for result in results:
                 source_id = result["source_id"]
@@ -217,7 +226,7 @@ class TextIndex:
                 hits.append(self._hit(result, records, matched))
         return hits
 
-    def _hit(self, result, records: dict[str, Optional[Source]], matched: set[str]) -> Hit:
+    def _hit(self, result, records: dict[str, Optional[Source]], matched: set[tuple[str, str]]) -> Hit:
         source = records[result["source_id"]]
         snippet = result.highlights("text", top=2) or result["text"][:240]
         title = source.title if source else ""
@@ -259,24 +268,31 @@ class TextIndex:
         query = parser.parse(text)
         if query is NullQuery:
             raise QueryError(f"query {text!r} has no searchable words (only stop words or operators)")
-        return query
+        return query.accept(_also_unstemmed)
 
     def doc_count(self) -> int:
         return self._ix.doc_count()
 
 
-def jump_in(result, matched: set[str]) -> float:
-    """Where to start listening: the start of the first word in the segment that the query matched."""
-    analyzer = _word_analyzer()
+def _also_unstemmed(query):
+    """Prefix and wildcard terms are not stemmed, so they also look among the unstemmed words."""
+    if isinstance(query, (Prefix, Wildcard)) and query.fieldname == "text":
+        return Or([query, type(query)("exact", query.text)])
+    return query
+
+
+def jump_in(result, matched: set[tuple[str, str]]) -> float:
+    """Where to start listening: the start of the first word in the segment that the query matched.
+
+    ``matched`` holds (field, term) pairs; a word matches when it analyses to one of them the way
+    that field analyses text.
+    """
+    analyzers = {"text": StemmingAnalyzer(), "exact": _exact_analyzer()}
     for start, _end, word, _p in result.get("words") or []:
-        if any(token.text in matched for token in analyzer(word)):
-            return start
+        for field, analyzer in analyzers.items():
+            if any((field, token.text) in matched for token in analyzer(word)):
+                return start
     return result["start"]
-
-
-def _word_analyzer():
-    # The same analysis the text field gets, so a word and the term it was indexed as compare equal.
-    return StemmingAnalyzer()
 
 
 def check_query_syntax(text: str) -> None:
