@@ -1,0 +1,260 @@
+"""Web pages: the article's own paragraphs and metadata (trafilatura) and the audio it embeds.
+
+Also :func:`html_to_paragraphs` for small HTML fragments such as podcast show notes, which are too
+short for a boilerplate remover and have no boilerplate to remove.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from html import unescape
+from typing import Iterator, Optional, Union
+from urllib.parse import urlsplit
+
+import lxml.etree
+import lxml.html
+
+from ..errors import ArticleError
+from ..models import Article
+from .embeds import find_embedded_audio, looks_like_html, parse_media_fragment
+from .text import format_datetime, parse_datetime, title_from_location
+
+logger = logging.getLogger("indexer")
+
+__all__ = [
+    "find_embedded_audio",
+    "html_to_paragraphs",
+    "plain_text_paragraphs",
+    "looks_like_html",
+    "parse_media_fragment",
+    "read_html_article",
+]
+
+# Elements that end a paragraph when they open or close, in show notes and other fragments.
+_BLOCK_TAGS = frozenset(
+    "address article aside blockquote dd div dl dt figcaption figure footer h1 h2 h3 h4 h5 h6 header "
+    "hr li main nav ol p pre section table tbody thead tfoot tr td th ul br".split()
+)
+_SKIP_TAGS = frozenset("script style noscript template head title svg iframe object form button select".split())
+
+# trafilatura's own threshold (MIN_EXTRACTED_SIZE) below which its extraction is not trusted.
+_MIN_ARTICLE_CHARS = 250
+
+# Where pages state the publication time with more precision than trafilatura's YYYY-MM-DD.
+_PUBLISHED_META = (
+    "article:published_time",
+    "og:article:published_time",
+    "datepublished",
+    "pubdate",
+    "publishdate",
+    "dc.date.issued",
+)
+
+
+def read_html_article(html: Union[str, bytes], location: str) -> Article:
+    """Read a web page into an :class:`Article`.
+
+    The body is the article's own paragraphs as trafilatura finds them, without navigation, share
+    buttons, related-story boxes, cookie banners or newsletter footers; sub-headings, list items,
+    quotes and table rows become paragraphs of their own. ``title``, ``author``, ``date`` (ISO 8601:
+    ``YYYY-MM-DD``, or with the time when the page states one for that day) and ``url`` (the
+    canonical URL, else ``location`` when it is a URL) come from the page's metadata. ``audio`` is
+    :func:`find_embedded_audio` with ``location`` as the base.
+
+    Raises:
+      ArticleError: the page has no article text.
+    """
+    import trafilatura
+
+    url = location if _is_web_url(location) else None
+    tree = trafilatura.load_html(html) if html else None
+    if tree is None:
+        raise ArticleError(f"{location}: not an HTML page with article text")
+
+    options = dict(
+        url=url,
+        include_comments=False,  # reader comments are not the article
+        include_tables=True,
+        include_images=False,
+        include_links=False,
+        # Deduplication is cross-document (an LRU cache shared by calls): it would hide a page
+        # that is ingested twice, which is the pipeline's decision, not the parser's.
+        deduplicate=False,
+    )
+    document = trafilatura.bare_extraction(tree, with_metadata=True, **options)
+    if document is None or document.body is None:
+        raise ArticleError(f"{location}: no article text found in the page")
+    body = document.body
+    if len(document.text or "") < _MIN_ARTICLE_CHARS:
+        # On a short page trafilatura's fallback returns all the text there is, navigation links
+        # included, in one block. Precision mode keeps only the article, or nothing when the page
+        # has none.
+        strict = trafilatura.bare_extraction(tree, favor_precision=True, **options)
+        if strict is None or strict.body is None or not (strict.text or "").strip():
+            raise ArticleError(f"{location}: no article text found in the page (only navigation or page furniture)")
+        body = strict.body
+
+    paragraphs = list(_body_paragraphs(body))
+    title = _clean(document.title) or title_from_location(location)
+    # Some pages repeat the headline as the first block of the body.
+    if paragraphs and paragraphs[0].casefold() == title.casefold():
+        paragraphs.pop(0)
+    if not paragraphs:
+        raise ArticleError(f"{location}: no article text found in the page")
+
+    return Article(
+        title=title,
+        location=location,
+        paragraphs=paragraphs,
+        date=_precise_date(tree, document.date) if document.date else None,
+        author=_clean(document.author),
+        url=_clean(document.url) or url,
+        audio=find_embedded_audio(tree, location),
+    )
+
+
+def _body_paragraphs(body: lxml.etree._Element) -> Iterator[str]:
+    """Paragraph texts from trafilatura's output tree (``p``, ``head``, ``list``, ``quote``, ``table`` ...)."""
+    # trafilatura turns <br> into <lb/>; give it a space so the words on either side stay apart.
+    for line_break in body.iter("lb"):
+        line_break.tail = " " + (line_break.tail or "")
+    for block in body:
+        tag = block.tag if isinstance(block.tag, str) else ""
+        if tag == "list":
+            items = [_text(item) for item in block.iterchildren("item")]
+            yield from (item for item in items if item)
+        elif tag == "table":
+            for row in block.iter("row"):
+                cells = [_text(cell) for cell in row.iterchildren("cell")]
+                line = " | ".join(cell for cell in cells if cell)
+                if line:
+                    yield line
+        elif tag == "quote" and len(block) and all(child.tag in ("p", "lb") for child in block):
+            yield from (text for text in (_text(p) for p in block.iterchildren("p")) if text)
+        elif tag in ("graphic", "ref") and not _text(block):
+            continue
+        else:
+            # trafilatura collapses the whitespace of the paragraphs it extracts; a newline left in
+            # a block comes from its fallback extractor, which joins whole blocks with newlines.
+            for line in "".join(block.itertext()).split("\n"):
+                text = " ".join(line.split())
+                if text:
+                    yield text
+
+
+def _text(element: lxml.etree._Element) -> str:
+    return " ".join("".join(element.itertext()).split())
+
+
+def _precise_date(tree: lxml.html.HtmlElement, day: str) -> str:
+    """trafilatura's ``YYYY-MM-DD``, with the time of day when the page states one for that day."""
+    for candidate in _published_candidates(tree):
+        parsed = parse_datetime(candidate)
+        if parsed is None:
+            continue
+        moment, has_time = parsed
+        if has_time and moment.date().isoformat() == day:
+            return format_datetime(moment, has_time=True)
+    return day
+
+
+def _published_candidates(tree: lxml.html.HtmlElement) -> Iterator[str]:
+    for meta in tree.iter("meta"):
+        name = (meta.get("property") or meta.get("name") or meta.get("itemprop") or "").strip().lower()
+        if name in _PUBLISHED_META and meta.get("content"):
+            yield meta.get("content").strip()
+    for script in tree.iter("script"):
+        if (script.get("type") or "").strip().lower() == "application/ld+json":
+            try:
+                data = json.loads(script.text or "")
+            except ValueError:
+                continue
+            yield from _jsonld_dates(data)
+    for element in tree.iter("time"):
+        if element.get("datetime"):
+            yield element.get("datetime").strip()
+            break  # the first <time> is the article's; later ones belong to comments and teasers
+
+
+def _jsonld_dates(node) -> Iterator[str]:
+    if isinstance(node, list):
+        for item in node:
+            yield from _jsonld_dates(item)
+    elif isinstance(node, dict):
+        value = node.get("datePublished")
+        if isinstance(value, str):
+            yield value
+        for key in ("@graph", "mainEntity", "mainEntityOfPage"):
+            if isinstance(node.get(key), (list, dict)):
+                yield from _jsonld_dates(node[key])
+
+
+def html_to_paragraphs(html: str) -> list[str]:
+    """Text paragraphs of an HTML fragment (show notes, descriptions, HTML transcripts).
+
+    Block elements (``p``, ``div``, ``li``, headings, ``br`` ...) end a paragraph; inline markup is
+    flattened; scripts and styles are dropped. Plain text without markup is split on blank lines.
+    Returns the non-empty paragraphs in document order.
+    """
+    if not html or not html.strip():
+        return []
+    if "<" not in html:
+        # No markup (RSS descriptions are often plain text typed as HTML): keep its blank lines.
+        return plain_text_paragraphs(unescape(html))
+    try:
+        root = lxml.html.fragment_fromstring(html, create_parent="div")
+    except (lxml.etree.ParserError, ValueError):
+        return plain_text_paragraphs(html)
+    paragraphs: list[str] = []
+    current: list[str] = []
+
+    def flush() -> None:
+        text = " ".join("".join(current).split())
+        if text:
+            paragraphs.append(text)
+        current.clear()
+
+    def walk(element: lxml.html.HtmlElement) -> None:
+        tag = element.tag.lower() if isinstance(element.tag, str) else ""
+        if tag in _SKIP_TAGS:
+            return
+        block = tag in _BLOCK_TAGS
+        if block:
+            flush()
+        if element.text and isinstance(element.tag, str):
+            current.append(element.text)
+        for child in element:
+            walk(child)
+            if child.tail:
+                current.append(child.tail)
+        if block:
+            flush()
+
+    walk(root)
+    flush()
+    return paragraphs
+
+
+def plain_text_paragraphs(text: str) -> list[str]:
+    """Paragraphs of plain text: blank-line separated, each with its lines joined."""
+    paragraphs, current = [], []
+    for line in text.splitlines():
+        if line.strip():
+            current.append(line.strip())
+        elif current:
+            paragraphs.append(" ".join(" ".join(current).split()))
+            current = []
+    if current:
+        paragraphs.append(" ".join(" ".join(current).split()))
+    return paragraphs
+
+
+def _is_web_url(location: str) -> bool:
+    return urlsplit(location).scheme.lower() in ("http", "https")
+
+
+def _clean(text: Optional[str]) -> Optional[str]:
+    if not text:
+        return None
+    return " ".join(text.split()) or None
