@@ -103,7 +103,7 @@ class Ingester:
             if not found:
                 raise SourceError(f"{name}: no audio, article or feed files in this folder")
             yield from (str(p) for p in found)
-        elif not path.exists():
+        elif not path.exists() and not Path(parse_media_fragment(name)[0]).expanduser().exists():
             raise SourceError(f"{name}: no such file")
         else:
             yield str(path)
@@ -111,11 +111,14 @@ class Ingester:
     def _ingest_one(self, name: str, attach: list[str], report: IngestReport) -> None:
         if fetching.is_url(name):
             location, span = parse_media_fragment(name)
-            fetched = self.fetcher.fetch(location, kind="page")
+            # The name decides the size cap: audio may be gigabytes, a page should not be.
+            expected = "audio" if classify.by_name(urlsplit(location).path) == "audio" else "page"
+            fetched = self.fetcher.fetch(location, kind=expected)
             local, final_url = fetched.path, fetched.url
             kind = classify.by_content(local, fetched.content_type, name=urlsplit(final_url).path)
         else:
-            location, span = parse_media_fragment(name)
+            # A local name may itself contain '#'; only a name that is not a file has a fragment.
+            location, span = (name, None) if Path(name).exists() else parse_media_fragment(name)
             local, final_url = Path(location), None
             kind = classify.by_content(local, None, name=location)
         origin = final_url or str(local.resolve())
@@ -200,7 +203,8 @@ class Ingester:
             id=this_id,
             kind="article",
             title=article.title,
-            location=article.location,
+            # A feed item's own page is where a reader goes; every item shares the feed's location.
+            location=(article.url or article.location) if key else article.location,
             date=article.date,
             author=article.author,
             guid=article.guid,
@@ -239,7 +243,9 @@ class Ingester:
         from .sources.transcripts import read_publisher_transcript
 
         fetched = self.fetcher.fetch(ref.transcript_url, kind="transcript", found_in=fetched_from)
-        transcript = read_publisher_transcript(fetched.path.read_bytes(), ref.transcript_type or fetched.content_type or "")
+        transcript = read_publisher_transcript(
+            fetched.path.read_bytes(), ref.transcript_type or fetched.content_type or "", location=ref.transcript_url
+        )
         if not transcript.segments:
             raise NoSpeechError(f"{ref.transcript_url}: the transcript is empty")
         # The audio is not downloaded, so its identity is its URL rather than its bytes.
