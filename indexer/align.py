@@ -7,6 +7,7 @@ this module is in seconds from the start of the original file.
 
 from __future__ import annotations
 
+import re
 from typing import Iterable, Iterator, Optional
 
 from .models import Segment, Transcript, Word
@@ -77,3 +78,66 @@ def clip(transcript: Transcript, start: float, end: Optional[float]) -> Transcri
         model=transcript.model,
         origin=transcript.origin,
     )
+
+
+# -- names from the article -----------------------------------------------------------------------
+
+_NAME = re.compile(r"[A-Z][\w'’-]*\w")
+# Two spellings this close are taken as the same name misheard: "Ashikov"/"Ushakov" (0.71),
+# "Yuri"/"Yury" (0.75). Unrelated capitalised words score below 0.6 ("Nader"/"NATO" 0.44).
+NAME_SIMILARITY = 0.7
+
+
+def article_names(paragraphs: Iterable[str]) -> dict[str, str]:
+    """Proper names in an article: capitalised words that never appear in lower case there.
+
+    Returns lower-case form -> spelling. "The" at a sentence start is not a name because "the"
+    appears too; "Ushakov" is.
+    """
+    text = "\n".join(paragraphs)
+    lower_words = set(re.findall(r"\b[a-z][\w'’-]*", text))
+    names: dict[str, str] = {}
+    for match in _NAME.finditer(text):
+        word = re.split(r"['’]", match.group())[0]  # "Russia’s" is Russia; "They’re" is not a name
+        if word.lower() not in lower_words and len(word) >= 3:
+            names.setdefault(word.lower(), word)
+    return names
+
+
+def name_aliases(transcript: Transcript, names: dict[str, str]) -> dict[int, list[tuple[int, str]]]:
+    """Article spellings for names the recogniser misheard: segment index -> [(word index, name)].
+
+    Whisper gets rare names wrong ("Ushakov" -> "Ashikov"), and prompting it with the article's names
+    dropped whole sentences here (FIELD.md). Instead the transcript is kept as heard, and a spoken
+    word that is capitalised, unknown to the article and spelled like one of its names is indexed
+    under that name too, so a search for the name finds the moment it is spoken.
+    """
+    aliases: dict[int, list[tuple[int, str]]] = {}
+    if not names:
+        return aliases
+    for s, segment in enumerate(transcript.segments):
+        for w, word in enumerate(segment.words):
+            token = word.word.strip(".,;:!?\"'“”‘’()[]").removesuffix("'s").removesuffix("’s")
+            if len(token) < 4 or not token[0].isupper() or token.lower() in names:
+                continue
+            best, score = _closest(token.lower(), names)
+            if best is not None and score >= NAME_SIMILARITY:
+                aliases.setdefault(s, []).append((w, names[best]))
+    return aliases
+
+
+def _closest(token: str, names: dict[str, str]) -> tuple[Optional[str], float]:
+    from difflib import SequenceMatcher
+
+    best, best_score = None, 0.0
+    matcher = SequenceMatcher(None, "", token)  # b is the sequence SequenceMatcher caches
+    for name in names:
+        if abs(len(name) - len(token)) > 3:
+            continue
+        matcher.set_seq1(name)
+        if matcher.real_quick_ratio() < NAME_SIMILARITY or matcher.quick_ratio() < NAME_SIMILARITY:
+            continue
+        score = matcher.ratio()
+        if score > best_score:
+            best, best_score = name, score
+    return best, best_score

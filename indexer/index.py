@@ -48,6 +48,8 @@ def _schema() -> Schema:
         # The same words unstemmed, for prefix and wildcard queries: "negotiat*" must find
         # "negotiators", whose stem is "negoti".
         exact=TEXT(analyzer=_exact_analyzer(), phrase=False),
+        # Article spellings of names the recogniser misheard (align.name_aliases), searched with text.
+        aliases=TEXT(analyzer=analyzer, phrase=True),
         start=NUMERIC(float, stored=True),
         end=NUMERIC(float, stored=True),
         seq=NUMERIC(int, stored=True),
@@ -104,14 +106,18 @@ class TextIndex:
         sources: Iterable[Source],
         transcripts: dict[str, Transcript] | None = None,
         articles: dict[str, Article] | None = None,
+        aliases: dict[str, dict[int, list[tuple[int, str]]]] | None = None,
     ) -> None:
         """Replace each source's record, and its segments or paragraphs when given, in one commit.
 
         A source passed without a transcript or article keeps its indexed documents and only has its
-        record replaced (that is how links between articles and audio are updated).
+        record replaced (that is how links between articles and audio are updated). ``aliases`` maps
+        an audio source to the names its segments' words are also indexed under
+        (segment index -> [(word index, name)]).
         """
         transcripts = transcripts or {}
         articles = articles or {}
+        aliases = aliases or {}
         with self._writer() as writer:
             for source in sources:
                 if source.id in transcripts or source.id in articles:
@@ -122,7 +128,12 @@ class TextIndex:
                     doc_type=RECORD, source_id=source.id, kind=source.kind, record=json.dumps(source.to_dict())
                 )
                 if source.id in transcripts:
+                    named = aliases.get(source.id, {})
                     for seq, segment in enumerate(transcripts[source.id].segments):
+                        alias_at = dict(named.get(seq, []))
+                        stored_words = [[w.start, w.end, w.word, w.probability] for w in segment.words]
+                        for position, name in alias_at.items():
+                            stored_words[position].append(name)
                         writer.add_document(
                             doc_type=SEGMENT,
                             source_id=source.id,
@@ -133,7 +144,8 @@ class TextIndex:
                             start=segment.start,
                             end=segment.end,
                             seq=seq,
-                            words=[[w.start, w.end, w.word, w.probability] for w in segment.words],
+                            words=stored_words,
+                            aliases=" ".join(alias_at.values()),
                         )
                 if source.id in articles:
                     article = articles[source.id]
@@ -228,7 +240,7 @@ class TextIndex:
 
     def _hit(self, result, records: dict[str, Optional[Source]], matched: set[tuple[str, str]]) -> Hit:
         source = records[result["source_id"]]
-        snippet = result.highlights("text", top=2) or result["text"][:240]
+        snippet = result.highlights("text", top=2) or _mark_alias_match(result, matched) or result["text"][:240]
         title = source.title if source else ""
         location = source.location if source else None
         if result["kind"] == "audio":
@@ -264,7 +276,7 @@ class TextIndex:
 
     def _parse(self, text: str):
         check_query_syntax(text)
-        parser = qparser.QueryParser("text", self._ix.schema)
+        parser = qparser.MultifieldParser(["text", "aliases"], self._ix.schema)
         query = parser.parse(text)
         if query is NullQuery:
             raise QueryError(f"query {text!r} has no searchable words (only stop words or operators)")
@@ -287,12 +299,33 @@ def jump_in(result, matched: set[tuple[str, str]]) -> float:
     ``matched`` holds (field, term) pairs; a word matches when it analyses to one of them the way
     that field analyses text.
     """
-    analyzers = {"text": StemmingAnalyzer(), "exact": _exact_analyzer()}
-    for start, _end, word, _p in result.get("words") or []:
-        for field, analyzer in analyzers.items():
-            if any((field, token.text) in matched for token in analyzer(word)):
-                return start
-    return result["start"]
+    word = _first_matched_word(result, matched)
+    return word[0] if word else result["start"]
+
+
+def _first_matched_word(result, matched: set[tuple[str, str]]) -> Optional[list]:
+    stemmed, exact = StemmingAnalyzer(), _exact_analyzer()
+    for stored in result.get("words") or []:
+        spoken = stored[2]
+        if any(("text", t.text) in matched for t in stemmed(spoken)):
+            return stored
+        if any(("exact", t.text) in matched for t in exact(spoken)):
+            return stored
+        if len(stored) > 4 and any(("aliases", t.text) in matched for t in stemmed(stored[4])):
+            return stored
+    return None
+
+
+def _mark_alias_match(result, matched: set[tuple[str, str]]) -> Optional[str]:
+    """A snippet for a hit found through a name alias: the heard word marked, the name beside it."""
+    word = _first_matched_word(result, matched)
+    if not word or len(word) < 5:
+        return None
+    text = result["text"]
+    at = text.find(word[2])
+    if at < 0:
+        return None
+    return f"{text[:at]}**{word[2]}** ({word[4]}){text[at + len(word[2]):]}"
 
 
 def check_query_syntax(text: str) -> None:

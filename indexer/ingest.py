@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Optional
 from urllib.parse import urlsplit
 
-from . import audio
+from . import align, audio
 from .errors import AudioError, IndexerError, NoSpeechError, SourceError
 from .index import TextIndex
 from .models import Article, AudioRef, Source, Transcript
@@ -211,7 +211,15 @@ class Ingester:
             audio_ids=[s.id for s in audio_sources],
         )
         unlinked = self._unlink(previous, keep={s.id for s in audio_sources}) if previous else []
-        self.index.write([record, *audio_sources, *unlinked], transcripts=transcripts, articles={this_id: article})
+        names = align.article_names([article.title, *article.paragraphs])
+        aliases = {
+            source_id: align.name_aliases(transcript, names)
+            for source_id, transcript in transcripts.items()
+            if transcript.origin == "asr"
+        }
+        self.index.write(
+            [record, *audio_sources, *unlinked], transcripts=transcripts, articles={this_id: article}, aliases=aliases
+        )
         report.ingested.append(record)
         report.ingested.extend(audio_sources)
 

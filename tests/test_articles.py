@@ -116,6 +116,21 @@ def test_the_seed_article_with_its_audio(tmp_path, index):
     assert index.search("bookmarkicon") == [] and index.search("Podcasts") == []
 
 
+def test_a_misheard_name_is_found_by_the_articles_spelling(index, sentences):
+    # tiny.en hears "Ushakov" as "Ashikov"; the article's spelling still finds the spoken moment.
+    index.ingest(SAMPLE_ARTICLE, audio=[SAMPLE_AUDIO])
+    hits = index.search("Ushakov")
+    assert {h.kind for h in hits} == {"article", "audio"}
+    spoken = sorted(h.start for h in hits if h.kind == "audio")
+    # "On Wednesday, Yury Ushakov, ..." (sentence 3): the name ~1.5 s in; then sentences 4 and 9.
+    assert sentences[3]["start"] < spoken[0] < sentences[3]["start"] + 3.0
+    assert len(spoken) == 3
+    audio_hit = next(h for h in hits if h.kind == "audio")
+    assert "(Ushakov)" in audio_hit.snippet and "**" in audio_hit.snippet
+    # The transcript itself stays as heard.
+    assert "Ushakov" not in index.transcript(audio_hit.source_id).text
+
+
 def test_a_media_fragment_is_transcribed_alone_in_the_full_files_timeline(tmp_path, index, sentences):
     shutil.copyfile(SAMPLE_AUDIO, tmp_path / "episode.mp3")
     html = tmp_path / "clip.html"

@@ -1,0 +1,44 @@
+"""Placing chunk-relative segments on the file's timeline, and matching misheard names to the article."""
+
+from __future__ import annotations
+
+from indexer import align
+from indexer.models import Segment, Transcript, Word
+
+
+def test_segments_are_shifted_cleaned_and_monotonic():
+    raw = [
+        Segment(0.5, 2.0, " Hello there.", [Word(0.5, 0.9, " Hello", 0.9), Word(0.85, 1.4, " there.", 0.8)]),
+        Segment(1.9, 3.0, "   ", []),
+        Segment(2.5, 9.0, " And more.", [Word(2.5, 2.8, " And", 0.9), Word(2.9, 3.5, " more.", 0.9)]),
+    ]
+    placed = list(align.place_segments(raw, offset=600.0, limit=603.2))
+    assert [s.text for s in placed] == ["Hello there.", "And more."]
+    first, second = placed
+    assert [w.word for w in first.words] == ["Hello", "there."]
+    assert [w.start for w in first.words] == [600.5, 600.85]
+    assert second.end == 603.2 and second.words[-1].end == 603.2  # clamped to the audio's end
+    assert all(isinstance(w.start, float) for s in placed for w in s.words)
+
+
+def test_clip_keeps_the_words_inside_the_span():
+    words = [Word(float(i), i + 0.5, f"w{i}", 1.0) for i in range(10)]
+    whole = Transcript([Segment(0.0, 9.5, " ".join(w.word for w in words), words)], "en", 10.0)
+    part = align.clip(whole, 3.0, 6.0)
+    assert [w.word for w in part.segments[0].words] == ["w3", "w4", "w5"]
+    assert part.segments[0].text == "w3 w4 w5" and part.duration == 3.0
+
+
+def test_article_names_are_capitalised_words_never_written_in_lower_case():
+    names = align.article_names(["The talks went on. Yury Ushakov said Russia’s view was clear.", "the end"])
+    assert sorted(names.values()) == ["Russia", "Ushakov", "Yury"]
+
+
+def test_misheard_names_get_the_articles_spelling():
+    heard = "On Wednesday, Yuri Ashikov, a Kremlin advisor, met Nader and Shacam."
+    words = [Word(float(i), i + 0.5, w, 0.9) for i, w in enumerate(heard.split())]
+    transcript = Transcript([Segment(0.0, 10.0, heard, words)], "en", 10.0)
+    names = align.article_names(["Yury Ushakov, a Kremlin advisor, spoke for NATO."])
+    aliases = align.name_aliases(transcript, names)
+    # "Nader" is not "NATO", and "Shacam" is too far from "Ushakov" to guess.
+    assert aliases == {0: [(2, "Yury"), (3, "Ushakov")]}
