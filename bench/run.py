@@ -1,0 +1,224 @@
+"""Benchmarks: indexer against the alternatives, in the same run, on this machine.
+
+    python bench/run.py asr|memory|search|all [--quick] [--work-dir DIR]
+
+Each prints a markdown table and a final one-line summary. Figures go into bench/RESULTS.md by hand
+(with the date, machine and command): benchmarks report, tests check behaviour.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+import podcast  # noqa: E402  (bench/podcast.py)
+
+from indexer import Index, audio  # noqa: E402
+from indexer.transcribe import Transcriber  # noqa: E402
+from indexer.transcribe.weights import resolve_ct2_model  # noqa: E402
+
+
+def normalise(text: str) -> str:
+    text = text.lower().replace("’", "'").replace("–", " ")
+    text = re.sub(r"[^\w\s']", " ", text)
+    return " ".join(text.split())
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    import jiwer
+
+    return jiwer.wer(normalise(reference), normalise(hypothesis))
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+# -- asr ------------------------------------------------------------------------------------------
+
+
+def bench_asr(work: Path, quick: bool) -> str:
+    """indexer ingest end to end, raw faster-whisper (beam 5, words) and the openai-whisper engine."""
+    minutes = 2.0 if quick else 5.0
+    episode, reference = podcast.make_podcast(work / "audio", minutes=minutes)
+    duration = audio.probe(episode).duration
+    rows = []
+
+    # 1. indexer ingest, end to end (decode, VAD, recognition, words, indexing), model preloaded
+    #    the way a batch amortises it; the load is reported on its own line.
+    cache = work / f"cache-{time.time_ns()}"
+    index = Index(work / f"index-{time.time_ns()}", cache_dir=cache)
+    started = time.perf_counter()
+    index.transcriber.engine  # noqa: B018  (load the model)
+    load = time.perf_counter() - started
+    started = time.perf_counter()
+    report = index.ingest(episode)
+    wall = time.perf_counter() - started
+    assert report.ok, report.failures
+    text = index.transcript(report.ingested[0].id).text
+    rows.append(("indexer", wall, wer(reference, text)))
+
+    # 2. raw faster-whisper: beam 5, word timestamps, its own defaults otherwise (no VAD).
+    from faster_whisper import WhisperModel
+
+    model = WhisperModel(resolve_ct2_model(None, cache), device="cpu", compute_type="int8", cpu_threads=os.cpu_count())
+    started = time.perf_counter()
+    segments, _ = model.transcribe(str(episode), beam_size=5, word_timestamps=True, language="en")
+    raw_text = " ".join(s.text.strip() for s in segments)
+    rows.append(("faster-whisper-beam5", time.perf_counter() - started, wer(reference, raw_text)))
+
+    # 3. the openai-whisper engine through the same pipeline.
+    transcriber = Transcriber(engine="openai-whisper", cache_dir=cache)
+    transcriber.engine  # noqa: B018  (convert and load before timing)
+    started = time.perf_counter()
+    ow = transcriber.transcribe(episode)
+    rows.append(("openai-whisper", time.perf_counter() - started, wer(reference, ow.text)))
+
+    breakdown = stage_times(episode, model, index)
+
+    lines = [
+        f"### asr: {episode.name}, {duration:.0f} s ({minutes:g} min podcast-like: speech, music beds, pauses)",
+        "",
+        "| pipeline | wall | x real time | WER |",
+        "|---|---|---|---|",
+    ]
+    for name, seconds, error in rows:
+        lines.append(f"| {name} | {seconds:.1f} s | {duration / seconds:.1f}x | {error:.3f} |")
+    ours = rows[0][1]
+    lines += [
+        "",
+        f"model load (once per process): {load:.1f} s; indexer is {rows[1][1] / ours:.2f}x raw faster-whisper's "
+        f"speed and {rows[2][1] / ours:.2f}x openai-whisper's",
+        "",
+        "| stage (indexer defaults) | seconds | share of ingest |",
+        "|---|---|---|",
+    ]
+    for stage, seconds in breakdown.items():
+        lines.append(f"| {stage} | {seconds:.2f} | {seconds / ours:.0%} |")
+    summary = "asr: " + "; ".join(f"{name} {duration / seconds:.1f}x real time WER {error:.3f}" for name, seconds, error in rows)
+    return "\n".join(lines + ["", summary])
+
+
+def stage_times(episode: Path, model, index: Index) -> dict[str, float]:
+    """Where ingest's time goes, each stage timed on its own on the same file."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    times: dict[str, float] = {}
+    started = time.perf_counter()
+    samples = np.concatenate([chunk for _, chunk in audio.chunks(episode)])
+    times["decode + resample (PyAV)"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    speech = get_speech_timestamps(samples, VadOptions())
+    times["VAD (Silero)"] = time.perf_counter() - started
+    speech_seconds = sum(s["end"] - s["start"] for s in speech) / audio.SAMPLE_RATE
+    times[f"  (speech found: {speech_seconds:.0f} of {len(samples) / audio.SAMPLE_RATE:.0f} s)"] = 0.0
+
+    started = time.perf_counter()
+    list(model.transcribe(samples, beam_size=5, vad_filter=True, language="en")[0])
+    without_words = time.perf_counter() - started
+    times["recognition, beam 5, on speech"] = without_words - times["VAD (Silero)"]
+    started = time.perf_counter()
+    list(model.transcribe(samples, beam_size=5, vad_filter=True, word_timestamps=True, language="en")[0])
+    times["word alignment"] = time.perf_counter() - started - without_words
+
+    source = index.sources()[0]
+    transcript = index.transcript(source.id)
+    started = time.perf_counter()
+    index._text.write([source], transcripts={source.id: transcript})
+    times["indexing (one Whoosh commit)"] = time.perf_counter() - started
+    return times
+
+
+# -- memory ---------------------------------------------------------------------------------------
+
+
+def bench_memory(work: Path, quick: bool) -> str:
+    """Peak RSS of `indexer ingest` (a fresh process each) on long files made by concatenation."""
+    episode, _ = podcast.make_podcast(work / "audio", minutes=5.0)
+    lengths = [("10 min", 600), ("30 min", 1800)] if quick else [("10 min", 600), ("1 h", 3600), ("3 h", 10800)]
+    rows = []
+    for label, seconds in lengths:
+        long_file = podcast.concat_to_length(episode, work / "audio" / f"long_{seconds}.mp3", seconds)
+        peak, wall = peak_rss_of_ingest(long_file, work)
+        rows.append((label, seconds, peak, wall))
+    lines = [
+        "### memory: `indexer ingest` of one long file, a fresh process each",
+        "",
+        "| audio | peak RSS | wall | x real time |",
+        "|---|---|---|---|",
+    ]
+    for label, seconds, peak, wall in rows:
+        lines.append(f"| {label} | {peak / 2**20:.0f} MB | {wall:.0f} s | {seconds / wall:.1f}x |")
+    first, last = rows[0][2], rows[-1][2]
+    growth = last / first - 1
+    summary = (
+        "memory: " + "; ".join(f"{label} {peak / 2**20:.0f} MB" for label, _, peak, _ in rows)
+        + f" ({rows[-1][0]} is {growth:+.0%} of {rows[0][0]})"
+    )
+    return "\n".join(lines + ["", summary])
+
+
+def peak_rss_of_ingest(path: Path, work: Path) -> tuple[int, float]:
+    env = dict(os.environ, INDEXER_CACHE=str(work / f"mem-cache-{time.time_ns()}"))
+    command = [sys.executable, "-m", "indexer", "--index", str(work / f"mem-index-{time.time_ns()}"), "ingest", str(path)]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"ingest of {path} failed: {process.stderr.read().decode()}")
+    return usage.ru_maxrss * 1024, wall  # ru_maxrss is in KiB on Linux
+
+
+# -- search ---------------------------------------------------------------------------------------
+
+
+def bench_search(work: Path, quick: bool) -> str:
+    import io
+
+    import search
+
+    out = io.StringIO()
+    sizes = [10_000] if quick else [10_000, 100_000, 1_000_000]
+    search.run(sizes, out, work / "search", quick=quick)
+    return out.getvalue().rstrip()
+
+
+BENCHES = {"asr": bench_asr, "memory": bench_memory, "search": bench_search}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("bench", choices=[*BENCHES, "all"])
+    parser.add_argument("--quick", action="store_true", help="smaller inputs: a few minutes in all")
+    parser.add_argument("--work-dir", type=Path, help="where generated audio and indexes go [a temp dir]")
+    args = parser.parse_args(argv)
+    work = args.work_dir or Path(tempfile.gettempdir()) / "indexer-bench"
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"# {time.strftime('%Y-%m-%d')} on {machine()}: python bench/run.py {' '.join(argv or sys.argv[1:])}\n")
+    summaries = []
+    for name in BENCHES if args.bench == "all" else [args.bench]:
+        report = BENCHES[name](work, args.quick)
+        print(report + "\n", flush=True)
+        summaries.append(report.splitlines()[-1])
+    if len(summaries) > 1:
+        print("\n".join(summaries))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
