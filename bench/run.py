@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
@@ -27,20 +26,9 @@ sys.path.insert(0, str(HERE.parent))
 import podcast  # noqa: E402  (bench/podcast.py)
 
 from indexer import Index, audio  # noqa: E402
+from indexer.evaluation import word_error_rate as wer  # noqa: E402
 from indexer.transcribe import Transcriber  # noqa: E402
 from indexer.transcribe.weights import resolve_ct2_model  # noqa: E402
-
-
-def normalise(text: str) -> str:
-    text = text.lower().replace("’", "'").replace("–", " ")
-    text = re.sub(r"[^\w\s']", " ", text)
-    return " ".join(text.split())
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    import jiwer
-
-    return jiwer.wer(normalise(reference), normalise(hypothesis))
 
 
 def machine() -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 from pathlib import Path
 
@@ -43,19 +42,6 @@ def sentences() -> list[dict]:
 @pytest.fixture(scope="session")
 def reference_text(sentences) -> str:
     return " ".join(s["text"] for s in sentences)
-
-
-def normalise(text: str) -> str:
-    """Lower case, no punctuation, for word error rates that count words and not commas."""
-    text = text.lower().replace("’", "'").replace("–", " ")
-    text = re.sub(r"[^\w\s']", " ", text)
-    return " ".join(text.split())
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    import jiwer
-
-    return jiwer.wer(normalise(reference), normalise(hypothesis))
 
 
 def ffmpeg(*args: str) -> None:

@@ -7,7 +7,9 @@ import pytest
 import indexer
 from indexer import Index
 
-from .conftest import SAMPLE_AUDIO, normalise, wer
+from indexer.evaluation import normalise, word_error_rate as wer
+
+from .conftest import SAMPLE_AUDIO
 
 pytestmark = pytest.mark.e2e
 
