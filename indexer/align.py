@@ -51,6 +51,62 @@ def _place_words(words: Iterable[Word], offset: float, lower: float, upper: floa
         previous = start
 
 
+# A sentence longer than this is split at its longest pause: a search hit should show a sentence,
+# not a paragraph, and the batched decoder gives one segment per 30-second window.
+MAX_SENTENCE_WORDS = 40
+PAUSE_SECONDS = 1.5
+_SENTENCE_END = re.compile(r"[.?!…][\"'”’)\]]*$")
+# "U.S.", ".S." (Whisper splits "U.S." into "U" + ".S."), "e.g.", "Mr.": a full stop that ends no sentence.
+_ABBREVIATION = re.compile(r"^\.?(?:[A-Za-z]\.)+$|^(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|vs|Prof|Gen|Sen|Rep|No)\.$")
+# Whisper gives a word that continues the previous one without a leading space ("U" ".S.", "don" "'t").
+_ATTACHED = re.compile(r"^[.,!?;:%)\]}'’”-]")
+
+
+def sentences(segments: Iterable[Segment]) -> Iterator[Segment]:
+    """Regroup timed words into sentences: a segment ends after ``.``, ``?`` or ``!``, or at a pause.
+
+    Segments without words pass through unchanged. Each new segment's text is its words joined, and
+    its times are its first word's start and last word's end.
+    """
+    pending: list[Word] = []
+    ended = False  # the last word ended a sentence, unless the next one starts in lower case
+    for segment in segments:
+        if not segment.words:
+            yield from _flush(pending)
+            pending, ended = [], False
+            yield segment
+            continue
+        for word in segment.words:
+            paused = pending and word.start - pending[-1].end > PAUSE_SECONDS
+            if paused or (ended and not word.word[:1].islower()):
+                yield from _flush(pending)
+                pending = []
+            pending.append(word)
+            ended = bool(_SENTENCE_END.search(word.word)) and not _ABBREVIATION.match(word.word)
+    yield from _flush(pending)
+
+
+def join_words(words: Iterable[Word]) -> str:
+    """Words as text: spaces between them, none before a word that continues the previous one."""
+    text = ""
+    for word in words:
+        text += word.word if (not text or _ATTACHED.match(word.word)) else " " + word.word
+    return text
+
+
+def _flush(words: list[Word]) -> Iterator[Segment]:
+    if not words:
+        return
+    if len(words) > MAX_SENTENCE_WORDS:
+        # Split at the longest gap between words, away from the very ends.
+        inner = range(MAX_SENTENCE_WORDS // 4, len(words) - MAX_SENTENCE_WORDS // 4)
+        cut = max(inner, key=lambda i: (words[i].start - words[i - 1].end, -abs(i - len(words) // 2)))
+        yield from _flush(words[:cut])
+        yield from _flush(words[cut:])
+        return
+    yield Segment(start=words[0].start, end=words[-1].end, text=join_words(words), words=list(words))
+
+
 def clip(transcript: Transcript, start: float, end: Optional[float]) -> Transcript:
     """The part of a whole-file transcript inside ``[start, end]``, times kept in the file's timeline.
 
@@ -65,7 +121,7 @@ def clip(transcript: Transcript, start: float, end: Optional[float]) -> Transcri
         if segment.words and not words:
             continue
         if words and len(words) != len(segment.words):
-            text = " ".join(w.word for w in words)
+            text = join_words(words)
             kept.append(Segment(start=words[0].start, end=words[-1].end, text=text, words=words))
         else:
             kept.append(segment)

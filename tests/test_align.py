@@ -42,3 +42,24 @@ def test_misheard_names_get_the_articles_spelling():
     aliases = align.name_aliases(transcript, names)
     # "Nader" is not "NATO", and "Shacam" is too far from "Ushakov" to guess.
     assert aliases == {0: [(2, "Yury"), (3, "Ushakov")]}
+
+
+def test_words_are_regrouped_into_sentences():
+    heard = "On Monday, the U .S. State Department spoke. it went on. Then silence"
+    words = [Word(float(i), i + 0.5, w, 0.9) for i, w in enumerate(heard.split())]
+    words[-1] = Word(20.0, 20.5, "silence", 0.9)  # after a long pause
+    window = Segment(0.0, 20.5, heard, words)  # one 30-second window, as the batched decoder gives
+    regrouped = list(align.sentences([window]))
+    assert [s.text for s in regrouped] == [
+        "On Monday, the U.S. State Department spoke. it went on.",  # no break before lower case
+        "Then",
+        "silence",
+    ]
+    assert [(s.start, s.end) for s in regrouped] == [(0.0, 10.5), (11.0, 11.5), (20.0, 20.5)]
+
+
+def test_a_long_sentence_is_split_at_its_longest_pause():
+    words = [Word(i * 0.4, i * 0.4 + 0.3, f"w{i}", 0.9) for i in range(60)]
+    words[35:] = [Word(w.start + 1.0, w.end + 1.0, w.word, 0.9) for w in words[35:]]  # a 1.1 s gap
+    parts = list(align.sentences([Segment(0.0, 30.0, "", words)]))
+    assert [len(p.words) for p in parts] == [35, 25]

@@ -122,9 +122,10 @@ def test_a_misheard_name_is_found_by_the_articles_spelling(index, sentences):
     hits = index.search("Ushakov")
     assert {h.kind for h in hits} == {"article", "audio"}
     spoken = sorted(h.start for h in hits if h.kind == "audio")
-    # "On Wednesday, Yury Ushakov, ..." (sentence 3): the name ~1.5 s in; then sentences 4 and 9.
+    # "On Wednesday, Yury Ushakov, ..." (sentence 3): the name ~1.5 s in. It is said twice more
+    # (sentences 4 and 9); tiny.en heard "Ashikov" in one and "I should cover ply" in the other.
     assert sentences[3]["start"] < spoken[0] < sentences[3]["start"] + 3.0
-    assert len(spoken) == 3
+    assert any(sentences[4]["start"] < start < sentences[4]["end"] for start in spoken)
     audio_hit = next(h for h in hits if h.kind == "audio")
     assert "(Ushakov)" in audio_hit.snippet and "**" in audio_hit.snippet
     # The transcript itself stays as heard.

@@ -77,7 +77,7 @@ def test_ingest_twice_keeps_one_source(index):
 
 
 def test_search_shows_time_title_snippet(index):
-    result = run("search", "Kremlin advisor", "--limit", "1", index=index)
+    result = run("search", "\"Kremlin advisor\"", "--limit", "1", index=index)
     assert result.exit_code == 0
     time_and_title, snippet, origin = result.output.splitlines()
     # The segment starts at 13.2 s ("Vladimir Putin, a top ..."); "Kremlin" itself is spoken at 14.6 s.

@@ -166,7 +166,8 @@ class Transcriber:
             for offset, samples in audio.chunks(path, span):
                 chunk_end = offset + len(samples) / audio.SAMPLE_RATE
                 result: ChunkResult = engine.transcribe_chunk(samples, language=language, options=self.options)
-                for segment in align.place_segments(result.segments, offset, limit=chunk_end):
+                placed = align.place_segments(result.segments, offset, limit=chunk_end)
+                for segment in align.sentences(placed):
                     segments.append(segment)
                     bar.update(max(0.0, segment.end - decoded_until))
                     decoded_until = max(decoded_until, segment.end)

@@ -26,12 +26,16 @@ class DecodeOptions:
       vad: Skip non-speech (music beds, silence) with Silero VAD before recognition.
       word_timestamps: Compute word times from cross-attention alignment.
       condition_on_previous_text: Feed the previous window's text as a prompt.
+      batch_size: Decode this many 30-second windows of speech at once (faster-whisper's batched
+        pipeline, which always uses VAD and does not condition on previous text); 1 decodes them one
+        after the other. Engines without batching ignore it.
     """
 
     beam_size: int = 5
     vad: bool = True
     word_timestamps: bool = True
     condition_on_previous_text: bool = True
+    batch_size: int = 8
 
     @classmethod
     def coerce(cls, value: "DecodeOptions | dict | None") -> "DecodeOptions":

@@ -45,17 +45,36 @@ class FasterWhisperEngine:
         except Exception as e:  # faster-whisper raises bare RuntimeError/OSError/HF errors here
             raise ModelError(f"cannot load model {self.model_id}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from e
         self.multilingual = bool(self._model.model.is_multilingual)
+        self._batched = None
 
     def transcribe_chunk(self, audio: np.ndarray, *, language: Optional[str], options: DecodeOptions) -> ChunkResult:
-        segments, info = self._model.transcribe(
-            audio,
-            language=language if self.multilingual else "en",
-            beam_size=options.beam_size,
-            word_timestamps=options.word_timestamps,
-            vad_filter=options.vad,
-            condition_on_previous_text=options.condition_on_previous_text,
-        )
+        language = language if self.multilingual else "en"
+        if options.batch_size > 1:
+            segments, info = self._batched_pipeline().transcribe(
+                audio,
+                language=language,
+                beam_size=options.beam_size,
+                word_timestamps=options.word_timestamps,
+                vad_filter=True,
+                batch_size=options.batch_size,
+            )
+        else:
+            segments, info = self._model.transcribe(
+                audio,
+                language=language,
+                beam_size=options.beam_size,
+                word_timestamps=options.word_timestamps,
+                vad_filter=options.vad,
+                condition_on_previous_text=options.condition_on_previous_text,
+            )
         return ChunkResult(segments=_convert(segments), language=info.language)
+
+    def _batched_pipeline(self):
+        from faster_whisper import BatchedInferencePipeline
+
+        if self._batched is None:
+            self._batched = BatchedInferencePipeline(self._model)
+        return self._batched
 
 
 def _convert(segments) -> Iterator[Segment]:
