@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
@@ -113,7 +114,7 @@ class Ingester:
             location, span = parse_media_fragment(name)
             # The name decides the size cap: audio may be gigabytes, a page should not be.
             expected = "audio" if classify.by_name(urlsplit(location).path) == "audio" else "page"
-            fetched = self.fetcher.fetch(location, kind=expected)
+            fetched = self._download(location, kind=expected, found_in=None)
             local, final_url = fetched.path, fetched.url
             kind = classify.by_content(local, fetched.content_type, name=urlsplit(final_url).path)
         else:
@@ -139,6 +140,26 @@ class Ingester:
         if not fetching.is_url(url):
             url = str(Path(url).expanduser().resolve())
         return AudioRef(url=url, segment=span)
+
+    def _download(self, url: str, *, kind: str, found_in: Optional[str]) -> fetching.Fetched:
+        """Fetch with a byte-count progress bar on stderr (on a terminal, when progress is on)."""
+        from tqdm import tqdm
+
+        name = Path(urlsplit(url).path).name or url
+        with tqdm(
+            desc=name[:30],
+            unit="B",
+            unit_scale=True,
+            file=sys.stderr,
+            disable=not self.transcriber.progress or None,
+            leave=False,
+        ) as bar:
+
+            def advance(done: int, total: Optional[int]) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            return self.fetcher.fetch(url, kind=kind, found_in=found_in, on_progress=advance)
 
     # -- audio -----------------------------------------------------------------------------------
 
@@ -239,7 +260,7 @@ class Ingester:
         if ref.transcript_url and not self.force_asr:
             return self._publisher_transcript(ref, article, fetched_from)
         if fetching.is_url(ref.url):
-            fetched = self.fetcher.fetch(ref.url, kind="audio", found_in=fetched_from)
+            fetched = self._download(ref.url, kind="audio", found_in=fetched_from)
             path = fetched.path
         else:
             path = Path(ref.url)
