@@ -27,8 +27,8 @@ import podcast  # noqa: E402  (bench/podcast.py)
 
 from indexer import Index, audio  # noqa: E402
 from indexer.evaluation import word_error_rate as wer  # noqa: E402
-from indexer.transcribe import Transcriber  # noqa: E402
-from indexer.transcribe.weights import resolve_ct2_model  # noqa: E402
+from indexer.asr import Transcriber  # noqa: E402
+from indexer.asr.weights import resolve_ct2_model  # noqa: E402
 
 
 def machine() -> str:

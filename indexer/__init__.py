@@ -25,7 +25,7 @@ from .errors import (
 from .ingest import Failure, IngestReport
 from .library import Index, transcribe
 from .models import Article, AudioRef, Hit, Segment, Source, Transcript, Word
-from .transcribe.base import DecodeOptions
+from .asr.base import DecodeOptions
 
 __version__ = "0.1.0"
 

@@ -19,7 +19,7 @@ from . import __version__
 from .errors import IndexerError
 from .library import Index
 from .models import Hit, Source
-from .transcribe import ENGINES
+from .asr import ENGINES
 from .writers import WRITERS, get_writer
 
 

@@ -21,7 +21,7 @@ from .index import TextIndex
 from .models import Article, AudioRef, Source, Transcript
 from .sources import classify, fetch as fetching
 from .sources.embeds import parse_media_fragment
-from .transcribe import Transcriber
+from .asr import Transcriber
 
 logger = logging.getLogger("indexer")
 

@@ -14,8 +14,8 @@ from .models import Hit, Source, Transcript
 from .paths import default_cache_dir, default_index_dir
 from .sources import fetch as fetching
 from .sources.embeds import parse_media_fragment
-from .transcribe import DEFAULT_ENGINE, Transcriber
-from .transcribe.base import DecodeOptions
+from .asr import DEFAULT_ENGINE, Transcriber
+from .asr.base import DecodeOptions
 
 logger = logging.getLogger("indexer")
 

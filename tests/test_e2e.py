@@ -88,8 +88,8 @@ def test_ingesting_the_same_file_again_does_no_recognition(tmp_path, shared_cach
 
 
 def test_a_different_model_is_a_different_cache_entry(tmp_path, sample_transcript):
-    from indexer.transcribe import TranscriptCache
-    from indexer.transcribe.base import DecodeOptions
+    from indexer.asr import TranscriptCache
+    from indexer.asr.base import DecodeOptions
 
     options = DecodeOptions()
     tiny = TranscriptCache.key("abc", None, "faster-whisper", "tiny.en", None, options)
@@ -110,7 +110,7 @@ def test_a_segment_is_transcribed_in_the_whole_files_timeline(tmp_path, sentence
 
 
 def test_a_segment_reuses_the_whole_files_transcript(tmp_path, shared_cache, sample_transcript):
-    from indexer.transcribe import Transcriber
+    from indexer.asr import Transcriber
 
     transcriber = Transcriber(cache_dir=shared_cache)
     part = transcriber.transcribe(SAMPLE_AUDIO, (50.0, 72.0))

@@ -1,4 +1,4 @@
-"""Speech recognition over whole files: chunking, the file timeline, caching, progress.
+"""Speech recognition (ASR) over whole files: chunking, the file timeline, caching, progress.
 
 Engines (``faster.py``, ``openai_whisper.py``) only recognise chunks; this module turns a file (or a
 segment of one) into a :class:`~indexer.models.Transcript` and remembers it, keyed by the audio's

@@ -2,7 +2,7 @@
 
 An engine turns one chunk of 16 kHz mono float32 audio into segments whose times are relative to
 the chunk's start. Chunking a long file, shifting times into the file's timeline, caching and
-progress are the pipeline's job (``indexer.transcribe``), so an engine stays small.
+progress are the pipeline's job (``indexer.asr``), so an engine stays small.
 """
 
 from __future__ import annotations
