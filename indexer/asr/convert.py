@@ -30,6 +30,7 @@ from typing import BinaryIO
 import numpy as np
 
 from ..errors import ModelError
+from .weights import is_model_dir
 
 logger = logging.getLogger("indexer")
 
@@ -55,12 +56,6 @@ _BFLOAT16 = 5
 _LAYER = re.compile(r"^(encoder|decoder)/layer_(\d+)/")
 
 Variables = dict[str, np.ndarray]
-
-
-def is_ct2_model_dir(path: str | Path) -> bool:
-    """True when ``path`` is a directory holding a CTranslate2 ``model.bin`` and ``config.json``."""
-    path = Path(path)
-    return (path / "model.bin").is_file() and (path / "config.json").is_file()
 
 
 def read_ct2_model(path: Path) -> Variables:
@@ -287,7 +282,7 @@ def convert_ct2_to_openai(model_dir: Path, out_path: Path) -> Path:
     """
     model_dir, out_path = Path(model_dir), Path(out_path)
     torch = _import_torch()
-    if not is_ct2_model_dir(model_dir):
+    if not is_model_dir(Path(model_dir)):
         raise ModelError(f"{model_dir}: not a CTranslate2 model directory (model.bin + config.json)")
     try:
         config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
@@ -337,7 +332,7 @@ def cached_openai_checkpoint(model_dir: Path, cache_dir: Path) -> Path:
       ModelError: as :func:`convert_ct2_to_openai`, or ``cache_dir`` cannot be written.
     """
     model_dir, cache_dir = Path(model_dir), Path(cache_dir)
-    if not is_ct2_model_dir(model_dir):
+    if not is_model_dir(Path(model_dir)):
         raise ModelError(f"{model_dir}: not a CTranslate2 model directory (model.bin + config.json)")
     target = cache_dir / f"openai-whisper-{_cache_key(model_dir)}.pt"
     if target.is_file():

@@ -1,6 +1,6 @@
 """The openai-whisper engine: the reference PyTorch implementation behind the Engine protocol.
 
-It is 3-5x slower than faster-whisper on CPU and uses 2.5x the memory (tiny.en, beam 5, 2 cores),
+It is 2-4x slower than faster-whisper on CPU and uses 2.5x the memory (tiny.en, beam 5, 2 cores),
 so it is mainly useful to cross-check faster-whisper.
 It runs the same weights: a CTranslate2 model directory (the offline default) is converted once
 into an openai-whisper checkpoint (:mod:`indexer.asr.convert`). openai-whisper has no VAD of
@@ -25,8 +25,8 @@ import numpy as np
 from ..errors import ModelError
 from ..models import Segment, Word
 from .base import SAMPLE_RATE, ChunkResult, DecodeOptions
-from .convert import INSTALL_HINT, cached_openai_checkpoint, is_ct2_model_dir
-from .weights import OFFLINE_MODELS, model_label, resolve_ct2_model
+from .convert import INSTALL_HINT, cached_openai_checkpoint
+from .weights import OFFLINE_MODELS, is_model_dir, model_label, resolve_ct2_model
 
 logger = logging.getLogger("indexer")
 
@@ -38,9 +38,10 @@ BEST_OF = 5
 def _import_whisper() -> Any:
     if "torch" not in sys.modules:
         # PyTorch's OpenMP threads busy-wait at every barrier. When another process holds a core, a
-        # spinning thread waits for one that is not running, thousands of times per window: measured
-        # here (2 cores, one busy), tiny.en on the 137 s sample took 120-230 s instead of 36-63 s
-        # with passive waiting; alone, both run in ~18 s. libgomp reads this once, when torch loads.
+        # spinning thread waits for one that is not running, thousands of times per window. Measured
+        # here (2 cores, tiny.en, the 137 s sample): with other work running, 120-230 s spinning vs
+        # 25-63 s passive; alone, 20 s vs 25 s. libgomp reads this once, when torch loads; set
+        # OMP_WAIT_POLICY=ACTIVE for a machine of one's own.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import whisper
@@ -119,7 +120,7 @@ class OpenAIWhisperEngine:
         checkpoints = Path(cache_dir) / "models" / "openai-whisper"
         started = time.perf_counter()
         path = Path(model).expanduser()
-        if is_ct2_model_dir(path):
+        if is_model_dir(Path(path)):
             self._model = load_checkpoint(cached_openai_checkpoint(path, checkpoints))
         elif path.suffix == ".pt":
             if not path.is_file():
