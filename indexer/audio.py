@@ -213,13 +213,9 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
-def is_probably_audio(path: Path) -> bool:
-    """Guess from the name whether a path found in a folder is audio or video worth ingesting."""
-    return path.suffix.lower().lstrip(".") in AUDIO_EXTENSIONS
-
-
+# File endings taken as audio (or video with a sound track): in folders, links and enclosures.
 AUDIO_EXTENSIONS = frozenset(
-    "mp3 m4a m4b aac ogg oga opus wav flac webm mp4 m4v mkv mka wma aiff aif amr 3gp mov".split()
+    "mp3 m4a m4b aac ogg oga opus spx wav wave flac webm weba mp4 m4v mkv mka wma aif aiff aifc amr 3gp caf mov".split()
 )
 
 

@@ -15,7 +15,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from .. import align, audio
 from ..errors import ModelError

@@ -17,6 +17,7 @@ from urllib.request import url2pathname
 import lxml.etree
 import lxml.html
 
+from ..audio import AUDIO_EXTENSIONS
 from ..errors import SourceError
 from ..models import AudioRef
 
@@ -28,9 +29,6 @@ Span = Tuple[float, Optional[float]]
 
 # Extensions of files that carry an audio track. mp4/webm/mkv/3gp are containers that are often
 # video, but podcast hosts serve audio in them too and ffmpeg reads the audio either way.
-AUDIO_EXTENSIONS = frozenset(
-    "mp3 m4a m4b aac ogg oga opus spx wav wave flac webm weba mp4 mka mkv aif aiff aifc wma amr 3gp caf".split()
-)
 
 # Schemes that never point at a downloadable file.
 _IGNORED_SCHEMES = ("javascript:", "data:", "blob:", "mailto:", "tel:", "about:")
