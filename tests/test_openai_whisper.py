@@ -112,7 +112,7 @@ def matched_words(words_a: list, words_b: list) -> list[tuple]:
     ]
 
 
-def same_as_ctranslate2(model, model_dir: Path, audio: np.ndarray, beam_sizes=(1,)) -> None:
+def assert_same_as_ctranslate2(model, model_dir: Path, audio: np.ndarray, beam_sizes=(1,)) -> None:
     """Assert that a converted model gives CTranslate2's encoder output and tokens on 30 s of speech.
 
     CTranslate2 runs in float32, so the only differences are float32 rounding in another op order.
@@ -214,7 +214,7 @@ def test_converted_model_computes_what_ctranslate2_computes(tmp_path, sample_aud
     changes the encoder output far beyond float32 rounding and the decoded tokens with it.
     """
     model = load_checkpoint(cached_openai_checkpoint(MODEL_DIR, tmp_path))
-    same_as_ctranslate2(model, MODEL_DIR, sample_audio[17 * SAMPLE_RATE :], beam_sizes=(1, 5))
+    assert_same_as_ctranslate2(model, MODEL_DIR, sample_audio[17 * SAMPLE_RATE :], beam_sizes=(1, 5))
 
 
 @pytest.mark.parametrize("quantization", ["int8", "int16", "bfloat16"])
@@ -229,7 +229,7 @@ def test_quantized_models_convert(tmp_path, sample_audio, quantization):
 
     model = load_checkpoint(convert_ct2_to_openai(model_dir, tmp_path / "converted.pt"))
     assert model.dims.__dict__ == TINY_EN_DIMS
-    same_as_ctranslate2(model, model_dir, sample_audio[17 * SAMPLE_RATE :])
+    assert_same_as_ctranslate2(model, model_dir, sample_audio[17 * SAMPLE_RATE :])
 
 
 def test_checkpoint_is_converted_once_and_written_whole(tmp_path):
