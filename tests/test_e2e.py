@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import pytest
 
 import indexer
 from indexer import Index
 
+from indexer.asr import Transcriber
 from indexer.evaluation import normalise, word_error_rate as wer
 
-from .conftest import SAMPLE_AUDIO
+from .conftest import SAMPLE_AUDIO, ffmpeg
 
 pytestmark = pytest.mark.e2e
 
@@ -152,3 +156,38 @@ def test_batched_decoding_gives_sentences_with_word_times(tmp_path, reference_te
     # The batched decoder gives one segment per 30-second window; they come back as sentences.
     assert 10 <= len(transcript.segments) <= 30
     assert abs(transcript.segments[1].start - sentences[1]["start"]) < 1.0
+
+
+def test_chunks_recognised_at_once_give_the_text_of_one_at_a_time(tmp_path):
+    # The sample is two chunks: two workers recognise them side by side, each on one thread; one
+    # worker takes them in turn on two threads. Same sentences, same times (beam search may differ
+    # in the last digits between thread counts, so times get 50 ms).
+    together = Transcriber(cache_dir=tmp_path / "two", workers=2).transcribe(SAMPLE_AUDIO)
+    one_at_a_time = Transcriber(cache_dir=tmp_path / "one", workers=1)
+    alone = one_at_a_time.transcribe(SAMPLE_AUDIO)
+    assert one_at_a_time.workers == 1 and len(together.segments) > 10
+    assert [s.text for s in alone] == [s.text for s in together]
+    for a, b in zip(alone, together):
+        assert a.start == pytest.approx(b.start, abs=0.05) and a.end == pytest.approx(b.end, abs=0.05)
+
+
+def test_a_folder_of_short_files_starts_the_next_ones_early(tmp_path, sentences, use_shared_cache, caplog):
+    # Three clips cut between sentences: each file must get its own words, though files after the
+    # first are recognised in the background while the one before is indexed.
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    bounds = [(0, 4), (4, 8), (8, 12)]
+    for number, (first, last) in enumerate(bounds):
+        start, end = sentences[first]["start"] - 0.2, sentences[last - 1]["end"] + 0.2
+        ffmpeg("-i", str(SAMPLE_AUDIO), "-ss", f"{start:.2f}", "-to", f"{end:.2f}", str(folder / f"clip-{number}.mp3"))
+    index = Index(tmp_path / "index")
+    with caplog.at_level(logging.DEBUG, logger="indexer"):
+        report = index.ingest(folder)
+    assert report.ok and report.recognised == 3
+    assert sum("recognising in the background" in r.getMessage() for r in caplog.records) == 2
+    by_name = {Path(s.location).name: s for s in report.ingested}
+    for number, (first, last) in enumerate(bounds):
+        spoken = " ".join(s["text"] for s in sentences[first:last])
+        # A clip is ~60 words, so one misheard word is 2 points ("in writing" -> "and writing"
+        # measured 10 %); another clip's words would be near 100 %.
+        assert wer(spoken, index.transcript(by_name[f"clip-{number}.mp3"].id).text) < 0.2

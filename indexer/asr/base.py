@@ -66,6 +66,7 @@ class Engine(Protocol):
     name: str  # "faster-whisper", "openai-whisper"
     model_id: str  # "tiny.en", "base", or a path
     multilingual: bool
+    workers: int  # chunks it can recognise at once, from that many threads
 
     def transcribe_chunk(
         self,

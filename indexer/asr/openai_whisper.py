@@ -103,6 +103,9 @@ class OpenAIWhisperEngine:
     """
 
     name = "openai-whisper"
+    # openai-whisper's decoder keeps its key/value cache in hooks on the shared model, so two chunks
+    # cannot be decoded at once; PyTorch's threads parallelise within one.
+    workers = 1
 
     def __init__(
         self,
