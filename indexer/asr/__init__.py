@@ -49,10 +49,10 @@ def load_engine(
 
 @functools.lru_cache(maxsize=4)
 def _load_engine(name: str, model: Optional[str], cache_dir: Path, workers: Optional[int]) -> Engine:
-    tune_allocator()
     if name == "faster-whisper":
         from .faster import FasterWhisperEngine
 
+        tune_allocator()
         return FasterWhisperEngine(model, cache_dir=cache_dir, workers=workers)
     if name == "openai-whisper":
         try:

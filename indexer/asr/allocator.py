@@ -6,16 +6,20 @@ the worker threads. glibc's defaults serve them badly for a long run:
 
 - every thread gets its own arena, and memory freed in one arena is not reused by the others;
 - a freed large block raises the mmap threshold to its size (up to 32 MB), so later blocks of that
-  size come from the heap, where freed space is kept, not returned, and fragments.
-
+  size come from the heap, where freed space is kept, not returned, and fragments;
 - long-lived small objects (the transcript growing) end up between freed blocks, so the heap's
   high-water mark creeps up over a long file.
 
 So: one arena, a fixed 4 MB mmap threshold (large blocks go back to the system when freed), and
 ``malloc_trim`` after every chunk (returns free pages inside the heap). Measured here (2 cores,
 tiny.en, two workers, ``indexer ingest`` of the podcast-like file made 10 minutes / 1 hour long,
-peak RSS): glibc defaults 638 MB / -; one arena 505 / 591 MB; and the 4 MB threshold 420-436 /
-500 MB (~10 % more wall time); and trimming 448 / 465 MB. Figures for 3 hours: bench/RESULTS.md.
+peak RSS, wall): glibc defaults 638 MB / -; one arena and trimming 539 / 583 MB, 84 s for the
+hour; with a 16 MB threshold 456 / 520 MB, 87 s; with 4 MB 434 / 465 MB, 95 s. The 4 MB threshold
+is the one that keeps the hour within 10 % of the ten minutes; figures for 3 hours: bench/RESULTS.md.
+
+Applied for the faster-whisper engine only: PyTorch allocates large tensors at every layer, and
+with the 4 MB threshold the openai-whisper engine ran 3.4x real time against 5.3x without (one
+benchmark run each).
 
 The settings are process-wide. A user who sets ``MALLOC_ARENA_MAX`` or ``MALLOC_MMAP_THRESHOLD_``
 keeps their own; other C libraries (macOS, musl) are left alone.
