@@ -29,8 +29,8 @@ class DecodeOptions:
       batch_size: Decode this many 30-second windows of speech at once (faster-whisper's batched
         pipeline, which always uses VAD and does not condition on previous text); 1 decodes them one
         after the other. Engines without batching ignore it. Measured on the 5-minute podcast-like
-        benchmark file: 1 gave 21.9x real time at 3.4 % WER, 8 gave 28.7x at 4.9 % (bench/RESULTS.md),
-        so batching is a choice of speed over words, not the default.
+        benchmark file with two workers: 1 gave 34.2x real time at 3.4 % WER, 8 gave 40.4x at
+        4.9 % (bench/RESULTS.md), so batching is a choice of speed over words, not the default.
     """
 
     beam_size: int = 5
