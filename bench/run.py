@@ -240,16 +240,32 @@ def bench_memory(work: Path, quick: bool) -> str:
     return "\n".join(lines + ["", summary])
 
 
+# The child reports its own high-water mark as it exits. ru_maxrss from wait4 would not do: Linux
+# carries the parent's high-water mark into the child across fork and exec, so after the asr bench
+# (openai-whisper loaded, 1.6 GB) every child "peaked" at the parent's size.
+_REPORT_PEAK = """
+import atexit, os, sys
+
+def report():
+    with open("/proc/self/status") as status, open(os.environ["BENCH_PEAK_FILE"], "w") as out:
+        out.write(next(line for line in status if line.startswith("VmHWM")).split()[1])
+
+atexit.register(report)
+from indexer.cli import cli
+cli(prog_name="indexer")
+"""
+
+
 def peak_rss_of_ingest(path: Path, work: Path) -> tuple[int, float]:
-    env = dict(os.environ, INDEXER_CACHE=str(work / f"mem-cache-{time.time_ns()}"))
-    command = [sys.executable, "-m", "indexer", "--index", str(work / f"mem-index-{time.time_ns()}"), "ingest", str(path)]
+    peak_file = work / f"peak-{time.time_ns()}"
+    env = dict(os.environ, INDEXER_CACHE=str(work / f"mem-cache-{time.time_ns()}"), BENCH_PEAK_FILE=str(peak_file))
+    command = [sys.executable, "-c", _REPORT_PEAK, "--index", str(work / f"mem-index-{time.time_ns()}"), "ingest", str(path)]
     started = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
+    result = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"ingest of {path} failed: {process.stderr.read().decode()}")
-    return usage.ru_maxrss * 1024, wall  # ru_maxrss is in KiB on Linux
+    if result.returncode != 0:
+        raise RuntimeError(f"ingest of {path} failed: {result.stderr}")
+    return int(peak_file.read_text()) * 1024, wall  # VmHWM is in kB
 
 
 # -- search ---------------------------------------------------------------------------------------
