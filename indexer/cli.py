@@ -58,7 +58,8 @@ def _model_options(command):
     command = click.option(
         "--workers",
         type=click.IntRange(min=1),
-        help="Chunks (or short files) recognised at once, one thread each [default: one per core, at most 4].",
+        help="Chunks (or short files) recognised at once, the cores shared among them "
+        "[default: one per core, at most 4].",
     )(command)
     command = click.option(
         "--model",
