@@ -79,7 +79,6 @@ class Ingester:
         self.fetcher = fetcher
         self.force_asr = force_asr
         self.feed_limit = feed_limit
-        self._looked_ahead: set[str] = set()
 
     def ingest(self, inputs: Iterable[str], *, attach: Iterable[str] = ()) -> IngestReport:
         """Ingest every input; ``attach`` is audio (paths or URLs) embedded in each article given."""
@@ -120,15 +119,12 @@ class Ingester:
         if not upcoming:
             return  # no model is loaded for a batch of articles
         for name in upcoming[: self.transcriber.workers]:
-            if name in self._looked_ahead:
-                continue
-            self._looked_ahead.add(name)
             try:
                 duration = audio.probe(Path(name)).duration
             except IndexerError:
                 continue  # reported in its turn
             if duration is not None and duration <= audio.CHUNK_SECONDS:
-                self.transcriber.prefetch(Path(name))
+                self.transcriber.prefetch(Path(name))  # once: a file already started is skipped
 
     # -- inputs ----------------------------------------------------------------------------------
 

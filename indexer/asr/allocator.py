@@ -28,6 +28,7 @@ keeps their own; other C libraries (macOS, musl) are left alone.
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 
@@ -39,16 +40,13 @@ M_ARENA_MAX = -8
 ARENAS = 1
 MMAP_THRESHOLD = 4 << 20
 
-_done = False
 _libc = None
 
 
+@functools.cache
 def tune_allocator() -> None:
     """Apply the settings once; best before threads start (the model load starts them)."""
-    global _done, _libc
-    if _done:
-        return
-    _done = True
+    global _libc
     if os.environ.get("MALLOC_ARENA_MAX") or os.environ.get("MALLOC_MMAP_THRESHOLD_"):
         return
     try:
