@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import ModelError
 from ..models import Segment, Word
 from .base import ChunkResult, DecodeOptions
+from .features import BlockwiseFeatureExtractor
 from .weights import model_label, resolve_ct2_model
 
 logger = logging.getLogger("indexer")
@@ -67,9 +68,21 @@ class FasterWhisperEngine:
             )
         except Exception as e:  # faster-whisper raises bare RuntimeError/OSError/HF errors here
             raise ModelError(f"cannot load model {self.model_id}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from e
+        # Memory, not speed: see features.py, and _encode_one_at_a_time.
+        self._model.feature_extractor = BlockwiseFeatureExtractor.like(self._model.feature_extractor)
+        self._encode = self._model.encode
+        self._model.encode = self._encode_one_at_a_time
+        self._encoder_lock = threading.Lock()
         self.multilingual = bool(self._model.model.is_multilingual)
         self._batched = None
         self._lock = threading.Lock()
+
+    def _encode_one_at_a_time(self, features: np.ndarray, *args, **kwargs):
+        """The encoder's attention over a 30-second window is the largest buffer recognition
+        allocates (~55 MB); when every worker encoded at once, those coincided in the memory peak.
+        Encoding is a small share of the work, so the workers rarely wait for each other here."""
+        with self._encoder_lock:
+            return self._encode(features, *args, **kwargs)
 
     def transcribe_chunk(self, audio: np.ndarray, *, language: Optional[str], options: DecodeOptions) -> ChunkResult:
         language = language if self.multilingual else "en"
