@@ -26,7 +26,7 @@ import numpy as np
 from .. import align, audio
 from ..errors import ModelError
 from ..models import Transcript
-from .allocator import release_free_memory, tune_allocator
+from .allocator import trimming, tune_allocator
 from .base import ChunkResult, DecodeOptions, Engine
 from .weights import DEFAULT_MODEL, model_label
 
@@ -231,7 +231,7 @@ class Transcriber:
             disable=not progress or None,  # None: only on a terminal
             bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]",
             leave=False,
-        ) as bar:
+        ) as bar, trimming():
             recognised = self._recognise_chunks(engine, audio.chunks(path, span), bar)
             language = self.language
             decoded_until = start
@@ -241,7 +241,6 @@ class Transcriber:
                 # The first chunk's detected language holds for the rest of the file.
                 language = language or chunk.language
                 decoded_until = chunk_end
-                release_free_memory()
         return Transcript(
             segments=segments,
             language=language or "",

@@ -11,11 +11,15 @@ the worker threads. glibc's defaults serve them badly for a long run:
   high-water mark creeps up over a long file.
 
 So: one arena, a fixed 4 MB mmap threshold (large blocks go back to the system when freed), and
-``malloc_trim`` after every chunk (returns free pages inside the heap). Measured here (2 cores,
-tiny.en, two workers, ``indexer ingest`` of the podcast-like file made 10 minutes / 1 hour long,
-peak RSS, wall): glibc defaults 638 MB / -; one arena and trimming 539 / 583 MB, 84 s for the
-hour; with a 16 MB threshold 456 / 520 MB, 87 s; with 4 MB 434 / 465 MB, 95 s. The 4 MB threshold
-is the one that keeps the hour within 10 % of the ten minutes; figures for 3 hours: bench/RESULTS.md.
+while recognition runs, ``malloc_trim`` every 50 ms (returns free pages inside the heap). Measured
+here (2 cores, tiny.en, two workers, ``indexer ingest`` of the podcast-like file made 10 minutes /
+1 hour long, peak RSS, wall): glibc defaults 638 MB / -; one arena and trimming per chunk 539 /
+583 MB, 84 s for the hour; with a 16 MB threshold 456 / 520 MB, 87 s; with 4 MB 434 / 465 MB, 95 s.
+Two workers interleave their blocks in the one heap, so between per-chunk trims its free but
+resident part ranged 50-120 MB and decided the peak: 1-second maxima over an hour's ingest had
+p50 431, p99 473 MB. Trimming every 50 ms (one trim takes ~1.7 ms, ~5 % of the wall time here)
+brought them to p50 388, p99 408 MB; every 20 ms was no flatter and slower. Figures for 3 hours:
+bench/RESULTS.md.
 
 Applied for the faster-whisper engine only: PyTorch allocates large tensors at every layer, and
 with the 4 MB threshold the openai-whisper engine ran 3.4x real time against 5.3x without (one
@@ -27,10 +31,13 @@ keeps their own; other C libraries (macOS, musl) are left alone.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import logging
 import os
+import threading
+from typing import Optional
 
 logger = logging.getLogger("indexer")
 
@@ -39,14 +46,15 @@ M_ARENA_MAX = -8
 
 ARENAS = 1
 MMAP_THRESHOLD = 4 << 20
+TRIM_INTERVAL = 0.05  # seconds; one malloc_trim takes ~1.7 ms here
 
-_libc = None
+_trimming: Optional["_Trimming"] = None
 
 
 @functools.cache
 def tune_allocator() -> None:
     """Apply the settings once; best before threads start (the model load starts them)."""
-    global _libc
+    global _trimming
     if os.environ.get("MALLOC_ARENA_MAX") or os.environ.get("MALLOC_MMAP_THRESHOLD_"):
         return
     try:
@@ -56,10 +64,43 @@ def tune_allocator() -> None:
         return  # not glibc
     if not (libc.mallopt(M_ARENA_MAX, ARENAS) and libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)):
         logger.debug("mallopt refused the allocator settings")
-    _libc = libc
+    _trimming = _Trimming(libc, TRIM_INTERVAL)
 
 
-def release_free_memory() -> None:
-    """Give the heap's free pages back to the system (after a chunk; cheap next to recognising one)."""
-    if _libc is not None:
-        _libc.malloc_trim(0)
+class _Trimming:
+    """While any recognition runs, a thread gives the heap's free pages back every ``interval`` s.
+
+    Nested and concurrent uses (files recognised in the background) share one thread.
+    """
+
+    def __init__(self, libc, interval: float):
+        self._libc = libc
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._users = 0
+        self._stop = threading.Event()
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self._users += 1
+            if self._users == 1:
+                self._stop = threading.Event()
+                threading.Thread(target=self._run, args=(self._stop,), name="indexer-trim", daemon=True).start()
+
+    def __exit__(self, *exc) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                self._stop.set()
+
+    def _run(self, stop: threading.Event) -> None:
+        while not stop.wait(self._interval):
+            self._libc.malloc_trim(0)
+
+
+def trimming() -> contextlib.AbstractContextManager:
+    """A context in which free memory goes back to the system as recognition runs.
+
+    A no-op until :func:`tune_allocator` has run, and off glibc.
+    """
+    return _trimming or contextlib.nullcontext()
