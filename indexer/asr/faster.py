@@ -79,7 +79,7 @@ class FasterWhisperEngine:
 
     def _encode_one_at_a_time(self, features: np.ndarray, *args, **kwargs):
         """The encoder's attention over a 30-second window is the largest buffer recognition
-        allocates (~55 MB); when every worker encoded at once, those coincided in the memory peak.
+        allocates (55-70 MB); when every worker encoded at once, those coincided in the memory peak.
         Encoding is a small share of the work, so the workers rarely wait for each other here."""
         with self._encoder_lock:
             return self._encode(features, *args, **kwargs)
