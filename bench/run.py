@@ -78,15 +78,15 @@ def bench_asr(work: Path, quick: bool) -> str:
     #    the way a batch amortises it; the load is reported on its own line.
     # 4. the same audio as folders of short clips: the model loads once and the next clips start
     #    while one is indexed. What a file costs beyond its audio shows as the folders' excess.
-    # Runs of the same ingest vary by ~10 % on this machine, more than the difference between the
-    # two, so they alternate, each into a fresh index with no cached transcripts, and the median
+    # Runs of the same ingest vary by ~10 % on this machine, more than the differences between
+    # them, so they alternate, each into a fresh index with no cached transcripts, and the median
     # counts. The cache directory stays the same: the loaded model is kept per cache directory.
     started = time.perf_counter()
     Index(work / f"index-{time.time_ns()}", cache_dir=cache).transcriber.engine  # noqa: B018  (load the model)
     load = time.perf_counter() - started
     walls: dict[str, list[float]] = {"file": [], **{f"folder{seconds}": [] for seconds in folders}}
     targets = {"file": episode, **{f"folder{seconds}": folder for seconds, folder in folders.items()}}
-    folder_rows = []
+    folder_rows: dict[str, str] = {}  # kind -> its row in the table
     for _ in range(1 if quick else 3):
         for kind, target in targets.items():
             shutil.rmtree(cache / "transcripts", ignore_errors=True)
@@ -102,13 +102,11 @@ def bench_asr(work: Path, quick: bool) -> str:
                 file_index = index
             else:
                 sizes = [audio.probe(Path(s.location)).duration for s in ingested]
-                row = f"indexer, {len(ingested)} files of {min(sizes):.0f}-{max(sizes):.0f} s"
-                measured[row] = (statistics.median(walls[kind]), wer(reference, text))
-                if row not in folder_rows:
-                    folder_rows.append(row)
+                folder_rows[kind] = f"indexer, {len(ingested)} files of {min(sizes):.0f}-{max(sizes):.0f} s"
+                measured[folder_rows[kind]] = (statistics.median(walls[kind]), wer(reference, text))
     index = file_index
 
-    order = ["indexer", "faster-whisper-beam5", "openai-whisper", *folder_rows]
+    order = ["indexer", "faster-whisper-beam5", "openai-whisper", *folder_rows.values()]
     rows = [(name, *measured[name]) for name in order]
 
     breakdown = stage_times(episode, index)
