@@ -51,6 +51,33 @@ def _place_words(words: Iterable[Word], offset: float, lower: float, upper: floa
         previous = start
 
 
+def restore_cut_silences(segment: Segment, speech_map) -> Segment:
+    """``segment``, recognised from audio whose silences VAD cut out, back on the uncut timeline.
+
+    ``speech_map`` is faster-whisper's ``SpeechTimestampsMap``; this is its
+    ``restore_speech_timestamps``: a word's start and end are moved by the silence before the
+    speech chunk that holds the word's middle, so a word never straddles a cut, and a segment with
+    words spans its words.
+    """
+    words = []
+    for word in segment.words:
+        chunk = speech_map.get_chunk_index((word.start + word.end) / 2)
+        words.append(
+            Word(
+                start=speech_map.get_original_time(word.start, chunk),
+                end=speech_map.get_original_time(word.end, chunk),
+                word=word.word,
+                probability=word.probability,
+            )
+        )
+    if words:
+        start, end = words[0].start, words[-1].end
+    else:
+        start = speech_map.get_original_time(segment.start)
+        end = speech_map.get_original_time(segment.end, is_end=True)
+    return Segment(start=start, end=end, text=segment.text, words=words)
+
+
 # A sentence longer than this is split at its longest pause: a search hit should show a sentence,
 # not a paragraph, and the batched decoder gives one segment per 30-second window.
 MAX_SENTENCE_WORDS = 40

@@ -29,6 +29,20 @@ def test_clip_keeps_the_words_inside_the_span():
     assert part.segments[0].text == "w3 w4 w5" and part.duration == 3.0
 
 
+def test_cut_silences_are_restored_by_the_chunk_that_holds_a_word():
+    from faster_whisper.vad import SpeechTimestampsMap
+
+    # Speech at 1-2 s and 3-4 s of the original; recognised as 2 s of audio without the silences.
+    speech_map = SpeechTimestampsMap([{"start": 16000, "end": 32000}, {"start": 48000, "end": 64000}], 16000)
+    words = [Word(0.2, 0.4, " a", 0.9), Word(0.9, 1.2, " b", 0.9), Word(1.5, 1.8, " c", 0.9)]
+    restored = align.restore_cut_silences(Segment(0.2, 1.8, " a b c", words), speech_map)
+    # "b" straddles the cut; its middle (1.05 s) is in the second chunk, so it moves with that one.
+    assert [(w.start, w.end) for w in restored.words] == [(1.2, 1.4), (2.9, 3.2), (3.5, 3.8)]
+    assert (restored.start, restored.end) == (1.2, 3.8)
+    untimed = align.restore_cut_silences(Segment(0.5, 1.5, " no words"), speech_map)
+    assert (untimed.start, untimed.end) == (1.5, 3.5)
+
+
 def test_article_names_are_capitalised_words_never_written_in_lower_case():
     names = align.article_names(["The talks went on. Yury Ushakov said Russia’s view was clear.", "the end"])
     assert sorted(names.values()) == ["Russia", "Ushakov", "Yury"]

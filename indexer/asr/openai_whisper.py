@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import align
 from ..errors import ModelError
 from ..models import Segment, Word
 from .base import SAMPLE_RATE, ChunkResult, DecodeOptions
@@ -212,12 +213,7 @@ class OpenAIWhisperEngine:
 
 
 def _segment(raw: dict, speech_map: Any) -> Segment:
-    """A typed segment from openai-whisper's dict, with times moved back over cut silences.
-
-    The mapping is faster-whisper's ``restore_speech_timestamps``: a word's start and end are moved
-    by the silence before the speech chunk that holds the word's middle, so a word never straddles
-    a cut, and a segment with words spans its words.
-    """
+    """A typed segment from openai-whisper's dict, with times moved back over cut silences."""
     words = [
         Word(
             start=float(word["start"]),
@@ -227,15 +223,5 @@ def _segment(raw: dict, speech_map: Any) -> Segment:
         )
         for word in raw.get("words", [])
     ]
-    start, end = float(raw["start"]), float(raw["end"])
-    if speech_map is not None:
-        for word in words:
-            index = speech_map.get_chunk_index((word.start + word.end) / 2)
-            word.start = speech_map.get_original_time(word.start, index)
-            word.end = speech_map.get_original_time(word.end, index)
-        if words:
-            start, end = words[0].start, words[-1].end
-        else:
-            start = speech_map.get_original_time(start)
-            end = speech_map.get_original_time(end, is_end=True)
-    return Segment(start=start, end=end, text=raw["text"], words=words)
+    segment = Segment(start=float(raw["start"]), end=float(raw["end"]), text=raw["text"], words=words)
+    return segment if speech_map is None else align.restore_cut_silences(segment, speech_map)
