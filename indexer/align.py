@@ -7,8 +7,10 @@ this module is in seconds from the start of the original file.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
-from typing import Iterable, Iterator, Optional
+from typing import Iterable, Iterator, Optional, Sequence
 
 from .models import Segment, Transcript, Word
 
@@ -76,6 +78,68 @@ def restore_cut_silences(segment: Segment, speech_map) -> Segment:
         start = speech_map.get_original_time(segment.start)
         end = speech_map.get_original_time(segment.end, is_end=True)
     return Segment(start=start, end=end, text=segment.text, words=words)
+
+
+def split_stream(segments: Iterable[Segment], spans: Sequence[tuple[float, float]]) -> list[list[Segment]]:
+    """Segments recognised from several files joined into one stream, back in each file's timeline.
+
+    ``spans`` are the files' ``(start, end)`` in the stream, in order, with a pause between them.
+    A word belongs to the file its middle falls in (a word in a pause, to the nearer file), so a
+    segment Whisper ran across two files is cut in two. A segment without words goes where its
+    middle is. Times are shifted to each file's start; :func:`place_segments` clamps them.
+    """
+    cuts = [(end + next_start) / 2 for (_, end), (next_start, _) in zip(spans, spans[1:])]
+    files: list[list[Segment]] = [[] for _ in spans]
+
+    def owner(start: float, end: float) -> int:
+        return bisect.bisect(cuts, (start + end) / 2)
+
+    for segment in segments:
+        if not segment.words:
+            k = owner(segment.start, segment.end)
+            files[k].append(_shifted(segment, -spans[k][0]))
+            continue
+        parts = [(k, list(words)) for k, words in itertools.groupby(segment.words, key=lambda w: owner(w.start, w.end))]
+        for k, words in parts:
+            piece = segment if len(parts) == 1 else Segment(words[0].start, words[-1].end, "".join(w.word for w in words), words)
+            files[k].append(_shifted(piece, -spans[k][0]))
+    return files
+
+
+# How much of the speech around a word counts as heard (see unheard_speech): VAD pads speech by
+# 0.4 s, and Whisper's word times drift by a few tenths; no word of English takes 1.5 s.
+WORD_SLACK_SECONDS = 0.5
+MAX_WORD_SECONDS = 1.5
+
+
+def unheard_speech(speech: Iterable[tuple[float, float]], segments: Iterable[Segment]) -> float:
+    """The longest stretch of ``speech`` (VAD's ``(start, end)`` seconds) that no word covers.
+
+    A word covers its own time and ``WORD_SLACK_SECONDS`` either side (VAD pads speech, and
+    Whisper's word times drift), but at most ``MAX_WORD_SECONDS`` of it: a word stretched over
+    seconds of speech is how a skipped stretch shows in Whisper's word times.
+    """
+    covered = sorted(
+        (w.start - WORD_SLACK_SECONDS, min(w.end, w.start + MAX_WORD_SECONDS) + WORD_SLACK_SECONDS)
+        for segment in segments
+        for w in segment.words
+    )
+    longest = 0.0
+    for start, end in speech:
+        position = start
+        for lower, upper in covered:
+            if lower > position:
+                longest = max(longest, min(lower, end) - position)
+            position = max(position, upper)
+            if position >= end:
+                break
+        longest = max(longest, end - position)
+    return longest
+
+
+def _shifted(segment: Segment, by: float) -> Segment:
+    words = [Word(start=w.start + by, end=w.end + by, word=w.word, probability=w.probability) for w in segment.words]
+    return Segment(start=segment.start + by, end=segment.end + by, text=segment.text, words=words)
 
 
 # A sentence longer than this is split at its longest pause: a search hit should show a sentence,

@@ -59,10 +59,6 @@ def article_id(key: str) -> str:
     return "article-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
-# How far ahead in a batch to look for short audio files to start early (the first few of them,
-# as many as the engine has workers, are started).
-PREFETCH_LOOKAHEAD = 16
-
 
 class Ingester:
     def __init__(
@@ -93,12 +89,12 @@ class Ingester:
             except IndexerError as e:
                 items.append(Failure(name, str(e)))
         try:
-            for position, item in enumerate(items):
+            if not attach:
+                self._prefetch(items)
+            for item in items:
                 if isinstance(item, Failure):
                     report.failures.append(item)
                     continue
-                if not attach:
-                    self._prefetch(items, position + 1)
                 try:
                     self._ingest_one(item, attach, report)
                 except IndexerError as e:
@@ -108,23 +104,17 @@ class Ingester:
         report.recognised = self.transcriber.recognitions
         return report
 
-    def _prefetch(self, items: list[str | Failure], start: int) -> None:
-        """Start recognising the next short local audio files while this one is ingested.
+    def _prefetch(self, items: list[str | Failure]) -> None:
+        """Start recognising the batch's short local audio files in the background, in order.
 
-        A file shorter than a chunk keeps one worker busy; with the next ones started too, a folder
-        of short files runs as fast per audio second as one long file. Long files wait for their
-        turn: their own chunks keep every worker busy, and their turn shows a progress bar.
+        A file shorter than a chunk keeps one worker busy and half fills Whisper's windows; started
+        together, several to a stream, a folder of short files runs as fast per audio second as one
+        long file. Long files wait for their turn: their own chunks keep every worker busy, and
+        their turn shows a progress bar, as does a short file ingested on its own.
         """
-        upcoming = [n for n in items[start : start + PREFETCH_LOOKAHEAD] if isinstance(n, str) and _is_local_audio(n)]
-        if not upcoming:
-            return  # no model is loaded for a batch of articles
-        for name in upcoming[: self.transcriber.workers]:
-            try:
-                duration = audio.probe(Path(name)).duration
-            except IndexerError:
-                continue  # reported in its turn
-            if duration is not None and duration <= audio.CHUNK_SECONDS:
-                self.transcriber.prefetch(Path(name))  # once: a file already started is skipped
+        local = [Path(n) for n in items if isinstance(n, str) and _is_local_audio(n)]
+        if len(local) > 1:  # no model is loaded for a batch of articles
+            self.transcriber.prefetch(local)
 
     # -- inputs ----------------------------------------------------------------------------------
 

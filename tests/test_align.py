@@ -29,6 +29,48 @@ def test_clip_keeps_the_words_inside_the_span():
     assert part.segments[0].text == "w3 w4 w5" and part.duration == 3.0
 
 
+def test_a_stream_of_files_is_split_back_by_word_times():
+    # Two files joined with a pause: the first spans 0-4 s of the stream, the second 5-9 s.
+    spans = [(0.0, 4.0), (5.0, 9.0)]
+    across = Segment(
+        2.0,
+        6.5,
+        " The end. A start",
+        [Word(2.0, 3.0, " The", 0.9), Word(3.0, 4.3, " end.", 0.9), Word(4.8, 5.6, " A", 0.9), Word(5.6, 6.5, " start", 0.9)],
+    )
+    untimed = Segment(7.0, 8.0, " No words.")
+    first, second = align.split_stream([Segment(0.5, 1.5, " Hi.", [Word(0.5, 1.5, " Hi.", 1.0)]), across, untimed], spans)
+    assert [s.text for s in first] == [" Hi.", " The end."]
+    assert [s.text for s in second] == [" A start", " No words."]
+    # In the second file's own timeline; a word ending in the pause stays with the nearer file.
+    assert [(round(w.start, 3), round(w.end, 3)) for w in second[0].words] == [(-0.2, 0.6), (0.6, 1.5)]
+    assert (first[1].start, first[1].end) == (2.0, 4.3) and (second[1].start, second[1].end) == (2.0, 3.0)
+    placed = list(align.place_segments(second, 0.0, limit=4.0))
+    assert placed[0].words[0].start == 0.0  # clamped into the file
+
+
+def _words(start: float, end: float, step: float = 0.3) -> list[Word]:
+    count = round((end - start) / step)
+    return [Word(start + k * step, start + (k + 1) * step, f" w{k}", 0.9) for k in range(count)]
+
+
+def test_unheard_speech_is_the_longest_stretch_of_speech_no_word_covers():
+    def unheard(speech, *runs: list[Word]) -> float:
+        segments = [Segment(words[0].start, words[-1].end, "x", words) for words in runs]
+        return round(align.unheard_speech(speech, segments), 3)
+
+    # Session 9's skipped join: words stop at 6.56 s of a file VAD hears speech in until 8.6 s.
+    assert unheard([(0.0, 8.6)], _words(0.26, 6.56)) == 1.54
+    # A pause inside speech (VAD bridges pauses under 2 s) is mostly covered by the slack either side.
+    assert unheard([(0.0, 8.0)], _words(0.0, 3.0), _words(4.8, 8.1)) == 0.8
+    # A word Whisper stretches over seconds covers only its first 1.5 s.
+    stretched = _words(0.0, 1.2) + [Word(1.2, 5.0, " border", 0.4)] + _words(5.0, 6.2)
+    assert unheard([(0.0, 6.2)], stretched) == 1.3
+    # Speech with no words at all, and words where VAD heard none.
+    assert unheard([(1.0, 2.0), (5.0, 9.0)], _words(0.0, 2.1)) == 4.0
+    assert unheard([], _words(0.0, 2.1)) == 0.0
+
+
 def test_cut_silences_are_restored_by_the_chunk_that_holds_a_word():
     from faster_whisper.vad import SpeechTimestampsMap
 

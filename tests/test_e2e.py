@@ -11,6 +11,7 @@ import indexer
 from indexer import Index
 
 from indexer.asr import Transcriber
+from indexer.asr.base import ChunkResult
 from indexer.evaluation import normalise, word_error_rate as wer
 
 from .conftest import SAMPLE_AUDIO, ffmpeg
@@ -171,23 +172,89 @@ def test_chunks_recognised_at_once_give_the_text_of_one_at_a_time(tmp_path):
         assert a.start == pytest.approx(b.start, abs=0.05) and a.end == pytest.approx(b.end, abs=0.05)
 
 
-def test_a_folder_of_short_files_starts_the_next_ones_early(tmp_path, sentences, use_shared_cache, caplog):
-    # Three clips cut between sentences: each file must get its own words, though files after the
-    # first are recognised in the background while the one before is indexed.
-    folder = tmp_path / "clips"
-    folder.mkdir()
-    bounds = [(0, 4), (4, 8), (8, 12)]
-    for number, (first, last) in enumerate(bounds):
-        start, end = sentences[first]["start"] - 0.2, sentences[last - 1]["end"] + 0.2
-        ffmpeg("-i", str(SAMPLE_AUDIO), "-ss", f"{start:.2f}", "-to", f"{end:.2f}", str(folder / f"clip-{number}.mp3"))
-    index = Index(tmp_path / "index")
-    with caplog.at_level(logging.DEBUG, logger="indexer"):
-        report = index.ingest(folder)
-    assert report.ok and report.recognised == 3
-    assert sum("recognising in the background" in r.getMessage() for r in caplog.records) == 2
+@pytest.fixture(scope="module")
+def sentence_clips(tmp_path_factory, sentences) -> list[Path]:
+    """The sample cut into one file per sentence, 3-16 s each, cut in the pauses between them."""
+    folder = tmp_path_factory.mktemp("clips")
+    for number, sentence in enumerate(sentences):
+        start, end = sentence["start"] - 0.2, sentence["end"] + 0.2
+        ffmpeg("-i", str(SAMPLE_AUDIO), "-ss", f"{start:.2f}", "-to", f"{end:.2f}", str(folder / f"clip-{number:02d}.mp3"))
+    return sorted(folder.glob("clip-*.mp3"))
+
+
+def _streams(caplog) -> list[list[str]]:
+    prefix = "recognising in the background: "
+    return [r.getMessage().removeprefix(prefix).split(", ") for r in caplog.records if r.getMessage().startswith(prefix)]
+
+
+def _assert_each_clip_has_its_sentence(index, report, sentence_clips, sentences) -> None:
     by_name = {Path(s.location).name: s for s in report.ingested}
-    for number, (first, last) in enumerate(bounds):
-        spoken = " ".join(s["text"] for s in sentences[first:last])
-        # A clip is ~60 words, so one misheard word is 2 points ("in writing" -> "and writing"
-        # measured 10 %); another clip's words would be near 100 %.
-        assert wer(spoken, index.transcript(by_name[f"clip-{number}.mp3"].id).text) < 0.2
+    for clip, sentence in zip(sentence_clips, sentences):
+        source = by_name[clip.name]
+        transcript = index.transcript(source.id)
+        heard, spoken = normalise(transcript.text).split(), normalise(sentence["text"]).split()
+        # A neighbour's word leaking across a file boundary, or words lost at one, would show at either end.
+        assert heard[0] == spoken[0] and heard[-1] == spoken[-1], (clip.name, transcript.text)
+        assert wer(sentence["text"], transcript.text) < 0.3, (clip.name, transcript.text)
+        words = [w for segment in transcript for w in segment.words]
+        assert 0 <= words[0].start and words[-1].end <= source.duration + 0.01
+        assert words[0].start == pytest.approx(0.2, abs=0.5) and words[-1].end == pytest.approx(source.duration - 0.2, abs=0.5)
+
+
+def test_a_folder_of_short_files_is_recognised_several_to_a_stream(tmp_path, sentence_clips, sentences, caplog):
+    # The clips are recognised in the background, several after one another in one stream; each
+    # file must still get exactly its own words, on its own timeline.
+    index = Index(tmp_path / "index", cache_dir=tmp_path / "cache", workers=2)
+    with caplog.at_level(logging.DEBUG, logger="indexer"):
+        report = index.ingest(sentence_clips[0].parent)
+    assert report.ok and report.recognised == len(sentences)
+    streams = _streams(caplog)
+    assert [name for stream in streams for name in stream] == [clip.name for clip in sentence_clips]
+    assert 1 < len(streams) < len(sentence_clips)
+    assert not any("alone" in r.getMessage() for r in caplog.records)
+    _assert_each_clip_has_its_sentence(index, report, sentence_clips, sentences)
+
+
+def test_a_file_whose_speech_a_stream_lost_is_recognised_alone(tmp_path, sentence_clips, sentences, caplog, monkeypatch):
+    # Whisper once jumped over 20 words at a join between two files (bench/RESULTS.md, session 9),
+    # and cannot be made to do so on demand: here each stream loses the real engine's words of its
+    # last 4 seconds of speech, as whole segments.
+    index = Index(tmp_path / "index", cache_dir=tmp_path / "cache", workers=2)
+    engine = index.transcriber.engine
+    recognise = engine.transcribe_chunk
+
+    def skipping(samples, *, language, options):
+        result = recognise(samples, language=language, options=options)
+        if options.vad:
+            return result  # a file alone: VAD runs inside the engine
+        segments = list(result.segments)
+        heard_until = segments[-1].end - 4.0
+        return ChunkResult(segments=[s for s in segments if s.end <= heard_until], language=result.language)
+
+    monkeypatch.setattr(engine, "transcribe_chunk", skipping)
+    with caplog.at_level(logging.DEBUG, logger="indexer"):
+        report = index.ingest(sentence_clips[0].parent)
+    assert report.ok and report.recognised == len(sentences)  # each file counted once
+    joined = [stream for stream in _streams(caplog) if len(stream) > 1]
+    alone = {Path(r.getMessage().split(": ")[0]).name for r in caplog.records if "recognising alone" in r.getMessage()}
+    # A stream's last file lost words; it and the file before it are recognised again.
+    assert joined and all({stream[-2], stream[-1]} <= alone for stream in joined)
+    _assert_each_clip_has_its_sentence(index, report, sentence_clips, sentences)
+
+
+def test_a_broken_file_in_a_stream_fails_alone(tmp_path, sentence_clips, sentences):
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    for clip in sentence_clips[1:6]:
+        (batch / clip.name).write_bytes(clip.read_bytes())
+    broken = batch / sentence_clips[3].name
+    broken.write_bytes(broken.read_bytes()[: broken.stat().st_size // 2])  # its header still promises the whole clip
+    index = Index(tmp_path / "index", cache_dir=tmp_path / "cache", workers=1)  # one stream holds them all
+    report = index.ingest(batch)
+    assert [f.input for f in report.failures] == [str(broken)]
+    assert "truncated" in report.failures[0].message
+    ingested = sorted(Path(s.location).name for s in report.ingested)
+    assert ingested == [clip.name for clip in sentence_clips[1:6] if clip.name != broken.name]
+    for source in report.ingested:
+        number = int(Path(source.location).stem.split("-")[1])
+        assert wer(sentences[number]["text"], index.transcript(source.id).text) < 0.3

@@ -8,6 +8,7 @@ bytes and every setting that changes the result, so the same audio is never reco
 from __future__ import annotations
 
 import collections
+import dataclasses
 import functools
 import hashlib
 import itertools
@@ -19,12 +20,12 @@ import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterable, Iterator, Optional
 
 import numpy as np
 
 from .. import align, audio
-from ..errors import ModelError
+from ..errors import IndexerError, ModelError
 from ..models import Transcript
 from .allocator import trimming, tune_allocator
 from .base import ChunkResult, DecodeOptions, Engine
@@ -34,6 +35,18 @@ logger = logging.getLogger("indexer")
 
 ENGINES = ("faster-whisper", "openai-whisper")
 DEFAULT_ENGINE = "faster-whisper"
+
+# Silence between short files recognised as one stream. VAD cuts each file's own silences, as it
+# does for a single file, but this pause stays: Whisper ends a segment at it, and a word's time is
+# never off by half of it, so each word finds its file. Measured on the benchmark's 21 clips of
+# ~15 s (bench/RESULTS.md, session 10): 0.5, 1 and 2 s pauses all took 16 Whisper windows, and the
+# folder's WER went 0.042, 0.040, 0.038; 3 s took 19 windows.
+JOIN_PAUSE_SECONDS = 2.0
+# A joined file whose VAD speech has a stretch this long that no word covers is recognised again
+# alone, with its neighbours. Where Whisper skipped 20 words at a join (session 9) the two files
+# showed 1.54 and 2.0 s; the benchmark's 30 clips, joined, at most 1.08 s (speech as VAD hears it
+# runs on up to ~2 s past a file's last word).
+MAX_UNHEARD_SECONDS = 1.5
 
 
 _loading = threading.Lock()
@@ -111,8 +124,9 @@ class Transcriber:
     """Turns audio files into transcripts with one loaded engine and a transcript cache.
 
     Chunks of a file are recognised ``engine.workers`` at a time, and :meth:`prefetch` starts short
-    files in the background, so a batch keeps every worker busy. ``recognitions`` counts the files
-    (or segments) actually run through the model, which is how a caller can tell that a cache answered.
+    files in the background, several to a stream, so a batch keeps every worker busy.
+    ``recognitions`` counts the files (or segments) actually run through the model, which is how a
+    caller can tell that a cache answered.
     """
 
     def __init__(
@@ -140,6 +154,7 @@ class Transcriber:
         self._chunk_pool: Optional[ThreadPoolExecutor] = None
         self._file_pool: Optional[ThreadPoolExecutor] = None
         self._prefetched: dict[tuple[str, Optional[tuple]], Future] = {}
+        self._decoding = threading.Lock()
 
     @property
     def engine(self) -> Engine:
@@ -161,26 +176,143 @@ class Transcriber:
                 return transcript
         return self._transcribe(path, span, audio_hash, progress=self.progress)
 
-    def prefetch(self, path: Path, span: audio.Span | None = None) -> None:
-        """Start transcribing ``path`` in the background; a later :meth:`transcribe` of it waits for that.
+    def prefetch(self, paths: Iterable[Path]) -> None:
+        """Start recognising short files in the background; a later :meth:`transcribe` of one waits for it.
 
-        For short files in a batch: one file of less than a chunk would leave all workers but one
-        idle. Background files show no progress bar (the bar belongs to the file being ingested).
+        For a batch: a file shorter than a chunk would keep one worker busy and leave the others
+        idle, and alone it pays for Whisper windows it half fills. Files of at most a chunk are
+        recognised several to a stream (:meth:`_recognise_joined`), in order, ``workers`` streams at
+        a time. Longer files, files already started and files that cannot be probed are left to
+        :meth:`transcribe`. Background files show no progress bar (the bar belongs to the file
+        being ingested).
         """
-        key = _prefetch_key(path, span)
         engine = self.engine  # load the model here, not in a background thread
+        short: list[tuple[Path, float]] = []
+        for path in map(Path, paths):
+            try:
+                duration = audio.probe(path).duration
+            except IndexerError:
+                continue  # reported in its turn
+            if duration is not None and duration <= audio.CHUNK_SECONDS:
+                short.append((path, duration))
+        # Files are told apart in a stream by their words' times, share its language, and are
+        # checked against their VAD speech; the batched decoder runs its own VAD over a whole input.
+        options = self.options
+        joinable = options.word_timestamps and options.vad and options.batch_size == 1 and bool(self.language or not engine.multilingual)
         with self._lock:
-            if key in self._prefetched:
-                return
             if self._file_pool is None:
                 self._file_pool = ThreadPoolExecutor(engine.workers, thread_name_prefix="indexer-file")
+            short = [(path, d) for path, d in short if _prefetch_key(path, None) not in self._prefetched]
+            for members in _streams(short, engine.workers) if joinable else [[path] for path, _ in short]:
+                futures = {path: Future() for path in members}
+                for path, future in futures.items():
+                    self._prefetched[_prefetch_key(path, None)] = future
+                self._file_pool.submit(self._run_stream, futures)
+                logger.debug("recognising in the background: %s", ", ".join(path.name for path in members))
 
-            def run() -> tuple[str, Transcript]:
-                audio_hash = audio.file_hash(path)
-                return audio_hash, self._transcribe(path, span, audio_hash, progress=False)
+    def _run_stream(self, futures: dict[Path, Future]) -> None:
+        """Recognise one background stream's files and resolve each file's future."""
+        started = {path: future for path, future in futures.items() if future.set_running_or_notify_cancel()}
+        try:
+            todo: list[tuple[Path, str, Future]] = []
+            for path, future in started.items():
+                try:
+                    audio_hash = audio.file_hash(path)
+                    cached = self.cache.get(self._key(audio_hash, None))
+                except Exception as e:
+                    future.set_exception(e)
+                    continue
+                if cached is not None:
+                    future.set_result((audio_hash, cached))
+                else:
+                    todo.append((path, audio_hash, future))
+            if len(todo) == 1:
+                path, audio_hash, future = todo[0]
+                future.set_result((audio_hash, self._transcribe(path, None, audio_hash, progress=False)))
+                return
+            readable: list[tuple[Path, str, Future, np.ndarray]] = []
+            # PyAV decodes holding the GIL: two streams decoding at once took 1.7x as long as one
+            # after the other, and held both workers back from recognising.
+            with self._decoding:
+                for path, audio_hash, future in todo:
+                    try:
+                        samples = [block for _, block in audio.chunks(path)]
+                    except Exception as e:
+                        future.set_exception(e)
+                        continue
+                    readable.append((path, audio_hash, future, np.concatenate(samples) if samples else np.zeros(0, np.float32)))
+            if readable:
+                transcripts = self._recognise_joined([samples for *_, samples in readable])
+                for (path, audio_hash, future, _), transcript in zip(readable, transcripts):
+                    if transcript is None:
+                        logger.info("%s: recognising alone: in the joined stream, speech in it or next to it got no words", path)
+                        transcript = self._recognise(path, None, progress=False)
+                    self.cache.put(self._key(audio_hash, None), transcript)
+                    future.set_result((audio_hash, transcript))
+        except Exception as e:  # recognition failed: every file still waiting hears why
+            for future in started.values():
+                if not future.done():
+                    future.set_exception(e)
 
-            self._prefetched[key] = self._file_pool.submit(run)
-        logger.debug("%s: recognising in the background", path)
+    def _recognise_joined(self, files: list[np.ndarray]) -> list[Optional[Transcript]]:
+        """Recognise short files as one stream, a pause between them, and split the words back.
+
+        Whisper encodes 30 seconds at a time, so a 10-second file alone costs a whole window, and a
+        file's last words often take one more (Whisper decodes again from the last timestamp it is
+        sure of). Joined, short files cost what the same speech in one long file does. The price:
+        Whisper's previous-text prompt runs on from one file into the next, so a file's transcript
+        can differ in a word from the one it gets alone (bench/RESULTS.md, session 9).
+
+        Whisper can also jump over speech at a join (it once skipped 20 words across one). So each
+        file's speech, as VAD hears it, is checked against its words; a file with speech that no
+        word covers gets ``None`` with its neighbours (the words it lost may have gone to them), and
+        is to be recognised alone.
+        """
+        from faster_whisper.vad import SpeechTimestampsMap, VadOptions, get_speech_timestamps
+
+        engine, rate = self.engine, audio.SAMPLE_RATE
+        pause = int(JOIN_PAUSE_SECONDS * rate)
+        # The stream is laid out as the files with a pause after each; only their speech and the
+        # pauses are recognised, as faster-whisper's own VAD filter would (VadOptions() is its default).
+        spans, speech, kept, pieces, position = [], [], [], [], 0
+        for samples in files:
+            found = get_speech_timestamps(samples, VadOptions(), sampling_rate=rate)
+            spans.append((position / rate, (position + len(samples)) / rate))
+            speech.append([(c["start"] / rate, c["end"] / rate) for c in found])
+            for c in found:
+                kept.append({"start": position + c["start"], "end": position + c["end"]})
+                pieces.append(samples[c["start"] : c["end"]])
+            position += len(samples)
+            if found:
+                kept.append({"start": position, "end": position + pause})
+                pieces.append(np.zeros(pause, np.float32))
+            position += pause
+        if not pieces:
+            per_file: list[list] = [[] for _ in files]
+        else:
+            with trimming():
+                result = engine.transcribe_chunk(
+                    np.concatenate(pieces), language=self.language, options=dataclasses.replace(self.options, vad=False)
+                )
+                speech_map = SpeechTimestampsMap(kept, rate)
+                heard = [align.restore_cut_silences(segment, speech_map) for segment in result.segments]
+            per_file = align.split_stream(heard, spans)
+        transcripts: list[Optional[Transcript]] = [
+            Transcript(
+                segments=list(align.sentences(align.place_segments(found, 0.0, limit=end - start))),
+                language=self.language or "en",  # joined only when given, or the model knows only English
+                duration=round(end - start, 3),
+                engine=engine.name,
+                model=self.model_label,
+            )
+            for (start, end), found in zip(spans, per_file)
+        ]
+        suspect = [k for k, transcript in enumerate(transcripts) if align.unheard_speech(speech[k], transcript) > MAX_UNHEARD_SECONDS]
+        for k in suspect:
+            transcripts[max(0, k - 1) : k + 2] = [None] * len(transcripts[max(0, k - 1) : k + 2])
+        with self._lock:
+            self.recognitions += sum(t is not None for t in transcripts)
+        return transcripts
 
     def close(self) -> None:
         """Stop background work that has not started (what is running finishes)."""
@@ -293,6 +425,29 @@ class Transcriber:
         finally:
             for future in pending:  # a chunk failed, or the caller stopped reading
                 future.cancel()
+
+
+def _streams(files: list[tuple[Path, float]], workers: int) -> list[list[Path]]:
+    """Consecutive short files, ``(path, seconds)``, grouped into streams of at most a chunk.
+
+    Each stream takes at most a ``2 * workers``-th of the audio still to come, so streams shrink
+    towards the end of a batch and the workers finish at about the same time, rather than one
+    recognising a last long stream while the others wait. A file joins a stream if most of it
+    fits that share. A file's length counts the pause after it, so that a stream of many tiny
+    files is no longer than a chunk either.
+    """
+    streams: list[list[Path]] = []
+    files = [(path, seconds + JOIN_PAUSE_SECONDS) for path, seconds in files]
+    remaining = sum(seconds for _, seconds in files)
+    length = share = 0.0
+    for path, seconds in files:
+        if not streams or length + seconds / 2 > share or length + seconds > audio.CHUNK_SECONDS:
+            streams.append([])
+            length, share = 0.0, remaining / (2 * workers)
+        streams[-1].append(path)
+        length += seconds
+        remaining -= seconds
+    return streams
 
 
 def _prefetch_key(path: Path, span) -> tuple[str, Optional[tuple]]:
