@@ -37,16 +37,24 @@ ENGINES = ("faster-whisper", "openai-whisper")
 DEFAULT_ENGINE = "faster-whisper"
 
 # Silence between short files recognised as one stream. VAD cuts each file's own silences, as it
-# does for a single file, but this pause stays: Whisper ends a segment at it, and a word's time is
-# never off by half of it, so each word finds its file. Measured on the benchmark's 21 clips of
-# ~15 s (bench/RESULTS.md, session 10): 0.5, 1 and 2 s pauses all took 16 Whisper windows, and the
-# folder's WER went 0.042, 0.040, 0.038; 3 s took 19 windows.
+# does for a single file, but this pause stays, so that Whisper hears the files apart and each word
+# falls on one side of it. 2 s is the shortest silence VAD itself treats as a break in speech. On
+# the benchmark's clips, pauses of 0.5-3 s made no consistent difference: 13-16 Whisper windows,
+# folder WER 0.037-0.046 (bench/RESULTS.md, session 10).
 JOIN_PAUSE_SECONDS = 2.0
-# A joined file whose VAD speech has a stretch this long that no word covers is recognised again
-# alone, with its neighbours. Where Whisper skipped 20 words at a join (session 9) the two files
-# showed 1.54 and 2.0 s; the benchmark's 30 clips, joined, at most 1.08 s (speech as VAD hears it
-# runs on up to ~2 s past a file's last word).
-MAX_UNHEARD_SECONDS = 1.5
+# A joined file whose VAD speech has a stretch longer than this that no word covers is recognised
+# again alone, with its neighbours. VAD joins speech across pauses under 2 s, and a word covers
+# 0.5 s either side of it, so a pause inside speech leaves at most 1.0 s; no file recognised joined
+# in session 10's measurements (the benchmark's clips, the sample's sentences) had more than 0.95 s.
+# Skips seen: 20 words across a join (session 9: 1.54 and 2.0 s in the two files), a stream's last
+# sentence cut short (2.7 s), and Whisper jumping from "the" to "next" over 8 s (2.47 s).
+MAX_UNHEARD_SECONDS = 1.2
+# The shortest stream of joined files worth making (see _streams): about two and a half Whisper
+# windows. On the benchmark's 21 clips of ~15 s, against the same audio as one file (medians of 3):
+# no minimum 1.43x (the last streams were single files, 21 windows against the file's 11), 30 s
+# 1.33x, 45 s 1.14x, 60 s 1.04-1.10x, 75 s 1.01x (14 windows), 90 s 1.00-1.09x, 120 s 1.20x (the
+# last stream ran alone). bench/RESULTS.md, session 10.
+MIN_STREAM_SECONDS = 75.0
 
 
 _loading = threading.Lock()
@@ -275,8 +283,12 @@ class Transcriber:
         # The stream is laid out as the files with a pause after each; only their speech and the
         # pauses are recognised, as faster-whisper's own VAD filter would (VadOptions() is its default).
         spans, speech, kept, pieces, position = [], [], [], [], 0
+        silence = np.zeros(pause, np.float32)
         for samples in files:
-            found = get_speech_timestamps(samples, VadOptions(), sampling_rate=rate)
+            # VAD hears the file with the pause after it, as in the stream: at the very end of
+            # audio it cannot tell a pause from the end of speech, and lets speech run on to it.
+            found = get_speech_timestamps(np.concatenate([samples, silence]), VadOptions(), sampling_rate=rate)
+            found = [{"start": c["start"], "end": min(c["end"], len(samples))} for c in found if c["start"] < len(samples)]
             spans.append((position / rate, (position + len(samples)) / rate))
             speech.append([(c["start"] / rate, c["end"] / rate) for c in found])
             for c in found:
@@ -285,7 +297,7 @@ class Transcriber:
             position += len(samples)
             if found:
                 kept.append({"start": position, "end": position + pause})
-                pieces.append(np.zeros(pause, np.float32))
+                pieces.append(silence)
             position += pause
         if not pieces:
             per_file: list[list] = [[] for _ in files]
@@ -430,23 +442,24 @@ class Transcriber:
 def _streams(files: list[tuple[Path, float]], workers: int) -> list[list[Path]]:
     """Consecutive short files, ``(path, seconds)``, grouped into streams of at most a chunk.
 
-    Each stream takes at most a ``2 * workers``-th of the audio still to come, so streams shrink
-    towards the end of a batch and the workers finish at about the same time, rather than one
-    recognising a last long stream while the others wait. A file joins a stream if most of it
-    fits that share. A file's length counts the pause after it, so that a stream of many tiny
-    files is no longer than a chunk either.
+    Each stream takes a ``2 * workers``-th of the audio still to come, but at least
+    MIN_STREAM_SECONDS. Streams shrink towards the end of a batch so that the workers finish at
+    about the same time, rather than one recognising a last long stream while the others wait;
+    below a minute, a stream's partly filled windows cost more than that wait. A file joins a
+    stream if most of it fits the share. A stream's length counts the pause after each file, and
+    is never more than a chunk.
     """
     streams: list[list[Path]] = []
-    files = [(path, seconds + JOIN_PAUSE_SECONDS) for path, seconds in files]
     remaining = sum(seconds for _, seconds in files)
     length = share = 0.0
     for path, seconds in files:
+        seconds += JOIN_PAUSE_SECONDS
         if not streams or length + seconds / 2 > share or length + seconds > audio.CHUNK_SECONDS:
             streams.append([])
-            length, share = 0.0, remaining / (2 * workers)
+            length, share = 0.0, max(remaining / (2 * workers), MIN_STREAM_SECONDS)
         streams[-1].append(path)
         length += seconds
-        remaining -= seconds
+        remaining -= seconds - JOIN_PAUSE_SECONDS
     return streams
 
 
