@@ -12,6 +12,7 @@ from indexer import Index
 
 from indexer.asr import Transcriber
 from indexer.asr.base import ChunkResult
+from indexer.errors import IndexUnavailableError
 from indexer.evaluation import normalise, word_error_rate as wer
 
 from .conftest import SAMPLE_AUDIO, ffmpeg
@@ -201,10 +202,25 @@ def _assert_each_clip_has_its_sentence(index, report, sentence_clips, sentences)
         assert words[0].start == pytest.approx(0.2, abs=0.5) and words[-1].end == pytest.approx(source.duration - 0.2, abs=0.5)
 
 
-def test_a_folder_of_short_files_is_recognised_several_to_a_stream(tmp_path, sentence_clips, sentences, caplog):
+def _count_writes(index: Index, monkeypatch) -> list[int]:
+    """How many sources each write to ``index``'s Whoosh index held, one entry per commit."""
+    sizes: list[int] = []
+    write = index._text.write
+
+    def counting(sources, *args, **kwargs):
+        sources = list(sources)
+        sizes.append(len(sources))
+        return write(sources, *args, **kwargs)
+
+    monkeypatch.setattr(index._text, "write", counting)
+    return sizes
+
+
+def test_a_folder_of_short_files_is_recognised_several_to_a_stream(tmp_path, sentence_clips, sentences, caplog, monkeypatch):
     # The clips are recognised in the background, several after one another in one stream; each
     # file must still get exactly its own words, on its own timeline.
     index = Index(tmp_path / "index", cache_dir=tmp_path / "cache", workers=2)
+    writes = _count_writes(index, monkeypatch)
     with caplog.at_level(logging.DEBUG, logger="indexer"):
         report = index.ingest(sentence_clips[0].parent)
     assert report.ok and report.recognised == len(sentences)
@@ -213,6 +229,10 @@ def test_a_folder_of_short_files_is_recognised_several_to_a_stream(tmp_path, sen
     assert 1 < len(streams) < len(sentence_clips)
     assert not any("alone" in r.getMessage() for r in caplog.records)
     _assert_each_clip_has_its_sentence(index, report, sentence_clips, sentences)
+    # Files whose transcripts are ready are written together: fewer commits than files.
+    assert sum(writes) == len(sentence_clips) and len(writes) < len(sentence_clips)
+    hits = index.search("kilometers OR laughable")
+    assert sorted(Path(h.location).name for h in hits) == ["clip-11.mp3", "clip-12.mp3"]
 
 
 def test_a_file_whose_speech_a_stream_lost_is_recognised_alone(tmp_path, sentence_clips, sentences, caplog, monkeypatch):
@@ -256,5 +276,35 @@ def test_a_broken_file_in_a_stream_fails_alone(tmp_path, sentence_clips, sentenc
     ingested = sorted(Path(s.location).name for s in report.ingested)
     assert ingested == [clip.name for clip in sentence_clips[1:6] if clip.name != broken.name]
     for source in report.ingested:
+        number = int(Path(source.location).stem.split("-")[1])
+        assert wer(sentences[number]["text"], index.transcript(source.id).text) < 0.3
+
+
+def test_a_failed_write_fails_the_files_it_held_and_keeps_the_rest(tmp_path, sentence_clips, sentences, monkeypatch):
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    for clip in sentence_clips[1:7]:
+        (batch / clip.name).write_bytes(clip.read_bytes())
+    index = Index(tmp_path / "index", cache_dir=tmp_path / "cache", workers=2)
+    index.ingest(batch / sentence_clips[1].name)  # already indexed: must survive the failed write
+    write = index._text.write
+
+    def failing_once(sources, *args, **kwargs):
+        sources = list(sources)
+        if sentence_clips[3].name in {Path(s.location).name for s in sources} and not failed:
+            failed.append([Path(s.location).name for s in sources])
+            raise IndexUnavailableError(f"{index.path}: the index is locked by another writer")
+        return write(sources, *args, **kwargs)
+
+    failed: list[list[str]] = []
+    monkeypatch.setattr(index._text, "write", failing_once)
+    report = index.ingest(batch)
+    assert failed and sentence_clips[1].name not in failed[0]
+    # Each file of the failed commit is listed, and every other file went in.
+    assert sorted(Path(f.input).name for f in report.failures) == sorted(failed[0])
+    assert all("locked by another writer" in f.message for f in report.failures)
+    indexed = {Path(s.location).name for s in index.sources()}
+    assert indexed == {clip.name for clip in sentence_clips[1:7]} - set(failed[0])
+    for source in index.sources():
         number = int(Path(source.location).stem.split("-")[1])
         assert wer(sentences[number]["text"], index.transcript(source.id).text) < 0.3

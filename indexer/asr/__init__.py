@@ -184,6 +184,12 @@ class Transcriber:
                 return transcript
         return self._transcribe(path, span, audio_hash, progress=self.progress)
 
+    def ready(self, path: Path, span: audio.Span | None = None) -> bool:
+        """Whether ``path`` was started in the background and has finished (or failed)."""
+        with self._lock:
+            started = self._prefetched.get(_prefetch_key(path, span))
+        return started is not None and started.done()
+
     def prefetch(self, paths: Iterable[Path]) -> None:
         """Start recognising short files in the background; a later :meth:`transcribe` of one waits for it.
 
