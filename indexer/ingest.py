@@ -59,7 +59,6 @@ def article_id(key: str) -> str:
     return "article-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
-
 # Finished audio files are written to the index together, at most this many in one commit, when
 # the next input would wait for recognition, and at the end of a batch.
 MAX_UNWRITTEN_SOURCES = 64
@@ -103,7 +102,7 @@ class Ingester:
                     report.failures.append(item)
                     continue
                 if self._unwritten and not self._ready(item):
-                    self._write_finished(report)  # while this one is recognised
+                    self._write_finished(report)  # rather than after waiting for this one
                 try:
                     self._ingest_one(item, attach, report)
                 except IndexerError as e:
