@@ -451,9 +451,9 @@ def _streams(files: list[tuple[Path, float]], workers: int) -> list[list[Path]]:
     Each stream takes a ``2 * workers``-th of the audio still to come, but at least
     MIN_STREAM_SECONDS. Streams shrink towards the end of a batch so that the workers finish at
     about the same time, rather than one recognising a last long stream while the others wait;
-    below a minute, a stream's partly filled windows cost more than that wait. A file joins a
-    stream if most of it fits the share. A stream's length counts the pause after each file, and
-    is never more than a chunk.
+    shorter streams would pay more for their partly filled windows than that wait costs. A file
+    joins a stream if most of it fits the share. A stream's length counts the pause after each
+    file, and is more than a chunk only when it is a single file (recognised on its own).
     """
     streams: list[list[Path]] = []
     remaining = sum(seconds for _, seconds in files)
