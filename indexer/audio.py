@@ -220,8 +220,9 @@ AUDIO_EXTENSIONS = frozenset(
 
 
 def load(path: Path, span: Optional[Span] = None) -> np.ndarray:
-    """Decode a whole file (or span) into one array. For short audio and tests; the pipeline streams."""
-    return np.concatenate(list(stream_samples(path, span)))
+    """Decode a whole file (or span) into one array. For short audio and tests; long files stream."""
+    blocks = list(stream_samples(path, span))
+    return np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
 
 
 def ffmpeg_exe() -> str:

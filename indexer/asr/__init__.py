@@ -250,11 +250,9 @@ class Transcriber:
             with self._decoding:
                 for path, audio_hash, future in todo:
                     try:
-                        samples = [block for _, block in audio.chunks(path)]
+                        readable.append((path, audio_hash, future, audio.load(path)))
                     except Exception as e:
                         future.set_exception(e)
-                        continue
-                    readable.append((path, audio_hash, future, np.concatenate(samples) if samples else np.zeros(0, np.float32)))
             if readable:
                 transcripts = self._recognise_joined([samples for *_, samples in readable])
                 for (path, audio_hash, future, _), transcript in zip(readable, transcripts):
