@@ -174,7 +174,9 @@ def search(obj: Context, query, limit, kind, as_json):
 
 @cli.command()
 @click.argument("source_id")
-@click.option("--format", "fmt", type=click.Choice(list(WRITERS)), default="txt", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(list(WRITERS)), default="txt", show_default=True, help="Output format."
+)
 @click.option("-o", "--output", type=click.File("w"), default="-", help="Write to a file instead of stdout.")
 @click.pass_obj
 @_handle_errors
