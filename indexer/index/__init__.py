@@ -116,4 +116,4 @@ class TextIndex:
     def search(self, text: str, *, limit: int = 10, kind: Optional[SourceKind] = None) -> list[Hit]:
         """Hits for a query (see :mod:`indexer.index.query`) over segments and paragraphs; best first."""
         query.check(text)
-        return present(self.backend.search(text, limit=limit, kind=kind), self.backend.source)
+        return present(self.backend.search(text, limit=limit, kind=kind))

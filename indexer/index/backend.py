@@ -98,6 +98,9 @@ class Match:
       start, end: a segment's times in seconds (None for a paragraph).
       jump_in: where the first matched word of a segment is spoken (its start when no stored
         word matched); None for a paragraph.
+      record: the source's record, read from the same commit as the match.
+      embedded_in: the records of the articles in ``record.article_ids`` that exist, in that
+        order, from the same commit (a search that overlaps a commit still shows one state).
     """
 
     source_id: str
@@ -108,6 +111,8 @@ class Match:
     start: Optional[float] = None
     end: Optional[float] = None
     jump_in: Optional[float] = None
+    record: Optional[Source] = None
+    embedded_in: list[Source] = field(default_factory=list)
 
 
 class Backend(Protocol):

@@ -6,28 +6,19 @@ location and date, and the audio's file and times. Audio on its own shows its ow
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Optional
+from typing import Iterable
 
-from ..models import Hit, Source
+from ..models import Hit
 from .backend import Match
 
-Lookup = Callable[[str], Optional[Source]]
+
+def present(matches: Iterable[Match]) -> list[Hit]:
+    """``matches`` as hits, in order."""
+    return [_hit(match) for match in matches]
 
 
-def present(matches: Iterable[Match], lookup: Lookup) -> list[Hit]:
-    """``matches`` as hits, in order; ``lookup`` reads a source's record (None if it is gone)."""
-    records: dict[str, Optional[Source]] = {}
-
-    def record(source_id: str) -> Optional[Source]:
-        if source_id not in records:
-            records[source_id] = lookup(source_id)
-        return records[source_id]
-
-    return [_hit(match, record) for match in matches]
-
-
-def _hit(match: Match, record: Lookup) -> Hit:
-    source = record(match.source_id)
+def _hit(match: Match) -> Hit:
+    source = match.record
     title = source.title if source else ""
     location = source.location if source else None
     date = source.date if source else None
@@ -42,7 +33,8 @@ def _hit(match: Match, record: Lookup) -> Hit:
             location=location,
             date=date,
         )
-    article = shown_article(source, record)
+    # The first article that embeds the audio (and is still indexed) is the one it is shown in.
+    article = match.embedded_in[0] if match.embedded_in else None
     return Hit(
         kind="audio",
         source_id=match.source_id,
@@ -56,10 +48,3 @@ def _hit(match: Match, record: Lookup) -> Hit:
         location=article.location if article else location,
         date=article.date if article else date,
     )
-
-
-def shown_article(audio: Optional[Source], record: Lookup) -> Optional[Source]:
-    """The article an audio hit is shown in: the first that embeds it, if it is still indexed."""
-    if audio is None or not audio.article_ids:
-        return None
-    return record(audio.article_ids[0])

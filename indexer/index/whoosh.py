@@ -380,6 +380,13 @@ def _search(searcher: Searcher, query, limit: int) -> list[Match]:
     # The query's terms as indexed, prefixes expanded. Asking the collector for each hit's
     # matched terms instead (terms=True) made every query slower ("Search" in bench/RESULTS.md).
     matched = _query_terms(query, searcher.reader())
+    records: dict[str, Optional[Source]] = {}
+
+    def record(source_id: str) -> Optional[Source]:
+        if source_id not in records:
+            records[source_id] = _record(searcher, source_id)
+        return records[source_id]
+
     matches = []
     for result in results:
         if "text" not in result:
@@ -389,6 +396,8 @@ def _search(searcher: Searcher, query, limit: int) -> list[Match]:
             # Matched through a name alias (or the title): Whoosh found nothing to mark in the text.
             snippet = _mark_alias_match(result, matched) or snippet or result["text"][:240]
         audio = result["kind"] == "audio"
+        source = record(result["source_id"])
+        embedded_in = [record(a) for a in source.article_ids] if source else []
         matches.append(
             Match(
                 source_id=result["source_id"],
@@ -399,6 +408,8 @@ def _search(searcher: Searcher, query, limit: int) -> list[Match]:
                 start=result["start"] if audio else None,
                 end=result["end"] if audio else None,
                 jump_in=jump_in(result, matched) if audio else None,
+                record=source,
+                embedded_in=[r for r in embedded_in if r is not None],
             )
         )
     return matches
