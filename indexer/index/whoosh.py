@@ -41,7 +41,7 @@ __all__ = ["WhooshBackend", "SyncedStorage"]
 SEGMENT, PARAGRAPH, RECORD = "segment", "paragraph", "source"
 INDEX_NAME = "MAIN"
 # Whoosh pools postings in memory up to this before spilling to disk (its default is 128 MB): at the
-# end of a long file this pool was the ingest's peak ("Index writes" in bench/RESULTS.md).
+# end of a long file this pool was the ingest's peak ("Index: writer memory" in bench/RESULTS.md).
 WRITER_LIMIT_MB = 4
 # How long a writer waits for another process's commit to finish.
 LOCK_TIMEOUT_SECONDS = 60.0
@@ -91,7 +91,7 @@ class SyncedStorage(FileStorage):
 
     def __init__(self, path: str):
         # Reading segment files instead of mapping them: a search from the command line opens the
-        # index cold every time, and mapping made that slower ("Search" in bench/RESULTS.md).
+        # index cold every time, and mapping made that slower ("Index: search" in bench/RESULTS.md).
         super().__init__(path, supports_mmap=False)
         self._written: set[str] = set()
 
@@ -378,7 +378,7 @@ def _search(searcher: Searcher, query, limit: int) -> list[Match]:
     results.fragmenter = highlight.ContextFragmenter(maxchars=240, surround=60)
     results.formatter = _MarkFormatter()
     # The query's terms as indexed, prefixes expanded. Asking the collector for each hit's
-    # matched terms instead (terms=True) made every query slower ("Search" in bench/RESULTS.md).
+    # matched terms instead (terms=True) made every query slower ("Index: search" in bench/RESULTS.md).
     matched = _query_terms(query, searcher.reader())
     records: dict[str, Optional[Source]] = {}
 
