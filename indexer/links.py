@@ -18,6 +18,7 @@ from .models import Source
 
 __all__ = ["Lookup", "article_id", "audio_id", "linked", "published_audio_id", "removal"]
 
+# Reads one stored record by id (inside a write: the latest committed version), or None.
 Lookup = Callable[[str], Optional[Source]]
 # A part of a file: (start, end) in seconds; end None is the end of the file.
 TimeRange = tuple[float, Optional[float]]
@@ -95,7 +96,8 @@ def removal(source_id: str, stored: Lookup) -> tuple[list[Source], list[Source]]
     target = stored(source_id)
     if target is None:
         raise NotFoundError(f"no source {source_id!r} in the index")
-    removed, updated = [target], []
+    removed: list[Source] = [target]
+    updated: list[Source] = []
     if target.kind == "article":
         for audio_id in target.audio_ids:
             audio = stored(audio_id)

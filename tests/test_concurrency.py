@@ -13,11 +13,18 @@ def _write_many(index_dir: str, writer: int, commits: int) -> None:
     with TextIndex(index_dir) as index:
         for n in range(commits):
             audio = Source(id=f"audio-{writer}-{n}", kind="audio", title=f"Episode {n}", location=f"/pods/{writer}-{n}.mp3")
-            story = Source(id=f"article-{writer}-{n}", kind="article", title=f"Story {n}", location=f"/news/{writer}-{n}",
-                           audio_ids=[audio.id])
+            story = Source(
+                id=f"article-{writer}-{n}",
+                kind="article",
+                title=f"Story {n}",
+                location=f"/news/{writer}-{n}",
+                audio_ids=[audio.id],
+            )
             audio.article_ids = [story.id]
             words = [Word(1.0, 1.4, "Kremlin", 0.9), Word(1.5, 1.9, "talks", 0.9), Word(2.0, 2.4, f"w{writer}x{n}", 0.9)]
-            transcript = Transcript(segments=[Segment(1.0, 2.4, f"Kremlin talks w{writer}x{n}", words)], language="en", duration=3.0)
+            transcript = Transcript(
+                segments=[Segment(1.0, 2.4, f"Kremlin talks w{writer}x{n}", words)], language="en", duration=3.0
+            )
             paragraphs = [f"The Kremlin said talks went on, story {n}.", "More about the border."]
             index.write(
                 [story, audio],

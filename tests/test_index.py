@@ -244,7 +244,7 @@ def test_reading_where_there_is_no_index_says_so_and_creates_nothing(tmp_path, r
     assert not (tmp_path / "missing").exists()
 
 
-def _segment_files(directory) -> list:
+def _whoosh_files(directory) -> list:
     return sorted(p for p in directory.iterdir() if p.suffix == ".seg")
 
 
@@ -253,7 +253,7 @@ def test_a_missing_or_truncated_segment_file_is_one_clear_error(tmp_path, damage
     directory = tmp_path / "index"
     with TextIndex(directory) as index:
         index.write([EPISODE], transcripts={EPISODE.id: TRANSCRIPT})
-    (segment_file,) = _segment_files(directory)
+    (segment_file,) = _whoosh_files(directory)
     if damage == "missing":
         segment_file.unlink()
     else:

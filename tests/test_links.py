@@ -64,7 +64,9 @@ def test_audio_written_alone_keeps_the_articles_that_embed_it():
 
 
 def test_an_article_that_no_longer_embeds_audio_unlinks_it():
-    stored = store(article("article-a", "audio-x", "audio-y"), audio("audio-x", "article-a"), audio("audio-y", "article-a", "article-b"))
+    stored = store(
+        article("article-a", "audio-x", "audio-y"), audio("audio-x", "article-a"), audio("audio-y", "article-a", "article-b")
+    )
     written = {s.id: s for s in links.linked([article("article-a", "audio-x")], stored)}
     assert written["audio-y"].article_ids == ["article-b"]
     assert written["audio-x"].article_ids == ["article-a"]
@@ -138,7 +140,9 @@ def test_two_processes_ingesting_articles_that_share_audio_both_keep_their_link(
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(2)
     workers = [
-        context.Process(target=_ingest_article, args=(str(index_dir), str(a), str(SAMPLE_AUDIO), str(tmp_path / f"cache{i}"), barrier))
+        context.Process(
+            target=_ingest_article, args=(str(index_dir), str(a), str(SAMPLE_AUDIO), str(tmp_path / f"cache{i}"), barrier)
+        )
         for i, a in enumerate(articles)
     ]
     for worker in workers:

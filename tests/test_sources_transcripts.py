@@ -134,7 +134,8 @@ def test_json_output_has_the_same_shape_whatever_the_transcripts_origin():
 
     published = read_publisher_transcript(read("ep11_words.json"), "json")
     # Recognised speech as the engine gives it (words with their leading space), placed by align.
-    heard = [Word(0.1, 0.4, " Welcome", 0.9), Word(0.42, 0.55, " to", 0.9), Word(0.55, 1.3, " Harbour", 0.9), Word(0.9, 1.3, " Talk.", 0.9)]
+    heard = [Word(0.1, 0.4, " Welcome", 0.9), Word(0.42, 0.55, " to", 0.9), Word(0.55, 1.3, " Harbour", 0.9)]
+    heard.append(Word(0.9, 1.3, " Talk.", 0.9))
     recognised = Transcript(
         segments=list(align.sentences(align.place_segments([Segment(0.1, 1.3, " Welcome to Harbour Talk.", heard)], 0.0))),
         language="en",

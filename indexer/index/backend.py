@@ -28,10 +28,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, NamedTuple, Optional, Protocol, Sequence
 
+from ..links import Lookup
 from ..models import Article, Segment, Source, SourceKind, Transcript, Word
 
-# Reads one stored record by id inside a write: the latest committed version, or None.
-Lookup = Callable[[str], Optional[Source]]
+__all__ = ["Aliases", "Backend", "Changes", "Lookup", "Match", "StoredWord"]
 
 # segment index -> [(word index, name)]: article spellings a spoken word is also found under.
 Aliases = dict[int, list[tuple[int, str]]]

@@ -43,7 +43,7 @@ def check(text: str) -> None:
     words = stripped.split()
     if words[-1] in OPERATORS or words[0] in OPERATORS[:2] + OPERATORS[3:]:
         raise QueryError(f"malformed query {text!r}: an operator is missing a term")
-    for before, after in zip(words, words[1:]):
+    for before, after in zip(words, words[1:], strict=False):
         if before in OPERATORS and after in OPERATORS and not (after == "NOT" and before != "NOT"):
             raise QueryError(f"malformed query {text!r}: {before} {after}")
 

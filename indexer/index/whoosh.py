@@ -472,7 +472,7 @@ def _mark_alias_match(result, matched: set[tuple[str, str]]) -> Optional[str]:
     at = text.find(word.word)
     if at < 0:
         return None
-    return f"{text[:at]}**{word.word}** ({word.alias}){text[at + len(word.word):]}"
+    return f"{text[:at]}**{word.word}** ({word.alias}){text[at + len(word.word) :]}"
 
 
 def _name(error: OSError | ReaderClosed) -> str:
