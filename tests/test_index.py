@@ -203,7 +203,7 @@ def test_an_unknown_field_is_named(index):
     assert index.search("10:30") == []  # a time is words, not a field
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     st.lists(
         st.one_of(
@@ -242,6 +242,23 @@ def test_reading_where_there_is_no_index_says_so_and_creates_nothing(tmp_path, r
     with TextIndex(tmp_path / "missing") as index, pytest.raises(IndexUnavailableError, match="no index in"):
         index.sources()
     assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.parametrize("command", [["search", "x"], ["sources"], ["transcript", "audio-1"], ["remove", "audio-1"]])
+def test_a_command_where_there_is_no_index_says_so(tmp_path, command):
+    from click.testing import CliRunner
+
+    from indexer import Index
+    from indexer.cli import cli
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = CliRunner().invoke(cli, ["--index", str(empty), *command])
+    assert result.exit_code == 1
+    assert result.output.strip() == f"Error: no index in {empty}: ingest something first"
+    with Index(empty) as index, pytest.raises(IndexUnavailableError, match="no index in"):
+        index.search("x")
+    assert list(empty.iterdir()) == []
 
 
 def _whoosh_files(directory) -> list:

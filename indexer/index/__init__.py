@@ -81,6 +81,8 @@ class TextIndex:
 
         Returns the sources removed. Raises NotFoundError when there is no such source.
         """
+        if self.backend.source(source_id) is None:  # a read first: no index is created to remove from
+            raise NotFoundError(f"no source {source_id!r} in the index")
         removed: list[Source] = []
 
         def plan(stored: Lookup) -> Changes:

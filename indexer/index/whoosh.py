@@ -142,7 +142,11 @@ class WhooshBackend:
     # -- opening ---------------------------------------------------------------------------------
 
     def _exists(self) -> bool:
-        return self.directory.is_dir() and TOC._latest_generation(self._storage, INDEX_NAME) >= 0
+        if not self.directory.is_dir():
+            return False
+        if not os.access(self.directory, os.R_OK | os.X_OK):
+            raise PermissionError(13, "permission denied")
+        return TOC._latest_generation(self._storage, INDEX_NAME) >= 0
 
     def _index(self, *, create: bool = False) -> FileIndex:
         if self._closed:
