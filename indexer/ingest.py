@@ -112,11 +112,11 @@ class Ingester:
             return
         finished, self._unwritten = list(self._unwritten.values()), {}
         try:
-            self.index.write([source for source, _, _ in finished], transcripts={s.id: t for s, t, _ in finished})
+            written = self.index.write([source for source, _, _ in finished], transcripts={s.id: t for s, t, _ in finished})
         except IndexerError as e:
             report.failures.extend(Failure(name, str(e)) for _, _, name in finished)
         else:
-            report.ingested.extend(source for source, _, _ in finished)
+            report.ingested.extend(written)
 
     def _prefetch(self, items: list[str | Failure]) -> None:
         """Start recognising the batch's short local audio files in the background, in order.
@@ -279,9 +279,12 @@ class Ingester:
             if transcript.origin == "asr"
         }
         # Links to and from the audio are read and merged inside this one commit (indexer.links).
-        self.index.write([record, *audio_sources], transcripts=transcripts, articles={this_id: article}, aliases=aliases)
-        report.ingested.append(record)
-        report.ingested.extend(audio_sources)
+        written = {
+            s.id: s
+            for s in self.index.write([record, *audio_sources], transcripts=transcripts, articles={this_id: article}, aliases=aliases)
+        }
+        report.ingested.append(written[this_id])
+        report.ingested.extend(written[s.id] for s in audio_sources)
 
     def _embedded_audio(self, ref: AudioRef, article: Article, fetched_from: Optional[str]) -> tuple[Source, Transcript]:
         if ref.transcript_url and not self.force_asr:

@@ -266,7 +266,7 @@ def _whoosh_files(directory) -> list:
 
 
 @pytest.mark.parametrize("damage", ["missing", "truncated"])
-def test_a_missing_or_truncated_segment_file_is_one_clear_error(tmp_path, damage):
+def test_a_missing_or_truncated_index_file_is_one_clear_error(tmp_path, damage):
     directory = tmp_path / "index"
     with TextIndex(directory) as index:
         index.write([EPISODE], transcripts={EPISODE.id: TRANSCRIPT})

@@ -2,7 +2,7 @@
 
 One Whoosh document per transcript segment (doc_type "segment") and per article paragraph
 ("paragraph"), plus one record document per source ("source") that carries its metadata and links.
-Every write happens in one writer commit: Whoosh writes new segment files and switches its table
+Every write happens in one writer commit: Whoosh writes new index files and switches its table
 of contents last, so after a crash the index holds either the old or the new version of a source,
 never half of it. The files are synced before and after that switch (see :class:`SyncedStorage`).
 """
@@ -48,7 +48,7 @@ LOCK_TIMEOUT_SECONDS = 60.0
 
 T = TypeVar("T")
 
-# What reading a damaged segment or table-of-contents file raises inside Whoosh.
+# What reading a damaged index file or table of contents raises inside Whoosh.
 _DAMAGED = (EOFError, struct.error, pickle.UnpicklingError, ValueError, IndexError, KeyError, TypeError)
 # What Whoosh's parser and matchers raise on queries it cannot handle (its parser never fails cleanly).
 _QUERY_CRASHES = (IndexError, KeyError, AssertionError, ValueError, TypeError, UnicodeDecodeError, AttributeError)
@@ -84,13 +84,13 @@ class SyncedStorage(FileStorage):
     """Whoosh's file storage, made durable: a commit's files reach the disk before the table of
     contents that names them, and the new table of contents before the commit returns.
 
-    Whoosh writes segment files, then a temporary table of contents, and renames it into place.
+    Whoosh writes a commit's index files, then a temporary table of contents, and renames it into place.
     Without a sync, a power cut can leave a renamed table of contents that points at data still in
     the page cache. Cost per commit: "Reliability" in bench/RESULTS.md.
     """
 
     def __init__(self, path: str):
-        # Reading segment files instead of mapping them: a search from the command line opens the
+        # Reading index files instead of mapping them: a search from the command line opens the
         # index cold every time, and mapping made that slower ("Index: search" in bench/RESULTS.md).
         super().__init__(path, supports_mmap=False)
         self._written: set[str] = set()
@@ -230,31 +230,28 @@ class WhooshBackend:
         with self._lock:
             current = self._searcher
             if fresh or current is None or ix.latest_generation() != current.reader().generation():
-                self._searcher = self._open(ix, current, reuse=not fresh)
-                if current is not None and current is not self._searcher and self._users.get(id(current)):
-                    self._retired[id(current)] = current
+                in_use = current is not None and bool(self._users.get(id(current)))
+                # Reusing a searcher's unchanged readers closes the others: only when no call uses it.
+                reuse = current if current is not None and not fresh and not in_use else None
+                self._searcher = self._open(ix, reuse)
+                if current is not None and in_use:
+                    self._retired[id(current)] = current  # closed by its last user
+                elif current is not None and reuse is None:
+                    current.close()
             searcher = self._searcher
             assert searcher is not None
             self._users[id(searcher)] = self._users.get(id(searcher), 0) + 1
             return searcher
 
-    def _open(self, ix: FileIndex, current: Optional[Searcher], *, reuse: bool) -> Searcher:
-        """A searcher on the latest commit, reusing ``current``'s unchanged readers when no call uses it."""
-        idle = current is not None and not self._users.get(id(current))
-        for attempt in range(3):
-            try:
-                if reuse and idle and current is not None:
-                    # Reuse closes the readers the new commit no longer needs: only safe when idle.
-                    return Searcher(ix.reader(reuse=current.reader()), fromindex=ix)
-                return Searcher(ix.reader(), fromindex=ix)
-            except FileNotFoundError as e:
-                # A commit deleted the table of contents just listed, or its segments: read the next.
-                if attempt == 2:
-                    raise IndexUnavailableError(f"{self.directory}: index file missing ({_name(e)})") from e
-                reuse = False
-            except _DAMAGED + (pickle.PickleError,) as e:
-                raise IndexUnavailableError(f"{self.directory}: the index is damaged ({type(e).__name__}: {e})") from e
-        raise AssertionError("unreachable")
+    def _open(self, ix: FileIndex, reuse: Optional[Searcher]) -> Searcher:
+        """A searcher on the latest commit, taking over ``reuse``'s readers of files the commit kept."""
+        try:
+            # Whoosh retries a table of contents or index file that a commit deleted meanwhile.
+            return Searcher(ix.reader(reuse=reuse.reader() if reuse else None), fromindex=ix)
+        except FileNotFoundError as e:
+            raise IndexUnavailableError(f"{self.directory}: index file missing ({_name(e)})") from e
+        except _DAMAGED + (pickle.PickleError,) as e:
+            raise IndexUnavailableError(f"{self.directory}: the index is damaged ({type(e).__name__}: {e})") from e
 
     def _release(self, searcher: Searcher) -> None:
         with self._lock:
