@@ -15,7 +15,7 @@ from typing import Iterable, Iterator, Optional
 from urllib.parse import urlsplit
 
 from . import align, audio
-from .errors import AudioError, IndexerError, NoSpeechError, SourceError
+from .errors import AudioError, IndexerError, NoIndexError, NoSpeechError, SourceError
 from .index import TextIndex
 from .links import article_id, audio_id, published_audio_id
 from .models import Article, AudioRef, Source, Transcript
@@ -328,13 +328,20 @@ class Ingester:
             items = items[: self.feed_limit]
         for item in items:
             key = item.guid or (item.audio[0].url if item.audio else None) or item.url or item.title
-            if self.index.source(article_id(key)) is not None:
+            if self._indexed(article_id(key)):
                 report.skipped.append(item.title)
                 continue
             try:
                 self._ingest_article(item, [], fetched_from=fetched_from, report=report, key=key)
             except IndexerError as e:
                 report.failures.append(Failure(item.title, str(e)))
+
+
+    def _indexed(self, source_id: str) -> bool:
+        try:
+            return self.index.source(source_id) is not None
+        except NoIndexError:
+            return False  # the first ingest into this directory creates the index
 
 
 def _is_local_audio(name: str) -> bool:

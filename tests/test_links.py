@@ -167,3 +167,36 @@ def test_two_processes_ingesting_articles_that_share_audio_both_keep_their_link(
         removed = index.remove(stories[1].id)
         assert {s.id for s in removed} == {stories[1].id, shared.id}
         assert index.sources() == []
+
+
+class _QuickTranscriber(_BarrierTranscriber):
+    def __init__(self):
+        super().__init__(barrier=None)
+
+    def transcribe(self, path, span=None, *, audio_hash=None) -> Transcript:
+        words = [Word(0.5, 0.9, "Harbour", 0.9), Word(1.0, 1.4, "vote", 0.9)]
+        return Transcript(segments=[Segment(0.5, 1.4, "Harbour vote", words)], language="en", duration=2.0)
+
+
+def test_a_feed_ingested_into_a_new_directory_links_its_items_and_skips_them_the_second_time(tmp_path):
+    from indexer.ingest import Ingester
+    from indexer.sources.fetch import Fetcher
+
+    feed = tmp_path / "feed.xml"
+    feed.write_text(
+        f"""<?xml version="1.0"?><rss version="2.0"><channel><title>Harbour</title>
+        <item><title>One</title><guid isPermaLink="false">one</guid>
+        <enclosure url="{SAMPLE_AUDIO}" type="audio/mpeg" length="1"/></item>
+        <item><title>Two</title><guid isPermaLink="false">two</guid>
+        <enclosure url="{SAMPLE_AUDIO}" type="audio/mpeg" length="1"/></item>
+        </channel></rss>"""
+    )
+    with TextIndex(tmp_path / "new" / "index") as index, Fetcher(tmp_path / "downloads") as fetcher:
+        first = Ingester(index, _QuickTranscriber(), fetcher).ingest([str(feed)])
+        assert first.ok and first.skipped == []
+        stories = sorted((s for s in first.ingested if s.kind == "article"), key=lambda s: s.title)
+        assert [s.title for s in stories] == ["One", "Two"]
+        (shared,) = [s for s in index.sources() if s.kind == "audio"]
+        assert sorted(shared.article_ids) == sorted(s.id for s in stories)
+        second = Ingester(index, _QuickTranscriber(), fetcher).ingest([str(feed)])
+        assert second.ingested == [] and second.skipped == ["One", "Two"]

@@ -19,8 +19,8 @@ Contract, for every backend:
   ``text``, ``title``, ``kind`` and ``source_id``); what a backend cannot run raises
   :class:`~indexer.errors.QueryError` with one line, never another exception.
 - **Errors** of the storage itself (missing, unreadable, damaged, locked) raise
-  :class:`~indexer.errors.IndexUnavailableError`; reading where no index exists raises it too,
-  and creates nothing.
+  :class:`~indexer.errors.IndexUnavailableError`; reading where no index exists raises its
+  subclass :class:`~indexer.errors.NoIndexError`, and creates nothing.
 """
 
 from __future__ import annotations

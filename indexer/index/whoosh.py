@@ -28,7 +28,7 @@ from whoosh.reading import ReaderClosed
 from whoosh.searching import Searcher
 from whoosh.util.filelock import try_for
 
-from ..errors import IndexUnavailableError, QueryError
+from ..errors import IndexUnavailableError, NoIndexError, QueryError
 from ..models import Segment, Source, SourceKind
 from .backend import Changes, Lookup, Match, StoredWord
 
@@ -137,6 +137,7 @@ class WhooshBackend:
         self._searcher: Optional[Searcher] = None
         self._users: dict[int, int] = {}  # id(searcher) -> calls using it
         self._retired: dict[int, Searcher] = {}  # replaced while in use; closed by their last user
+        self._schema: Optional[Schema] = None
         self._closed = False
 
     # -- opening ---------------------------------------------------------------------------------
@@ -156,7 +157,7 @@ class WhooshBackend:
         try:
             if not self._exists():
                 if not create:
-                    raise IndexUnavailableError(f"no index in {self.directory}: ingest something first")
+                    raise NoIndexError(f"no index in {self.directory}: ingest something first")
                 self._create()
             self._ix = FileIndex(self._storage, schema=None, indexname=INDEX_NAME)
             self._schema = self._ix.schema  # read once: every access reads the table of contents
