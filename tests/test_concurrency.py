@@ -56,7 +56,7 @@ def test_a_long_lived_index_reads_while_two_processes_write(tmp_path):
             reader.sources()
             assert reader.transcript("audio-seed").text == "Kremlin"
             reads += 1
-        except BaseException as e:  # every exception counts, whatever its type
+        except BaseException as e:  # noqa: BLE001 - every exception counts, whatever its type
             errors.append(e)
     for writer in writers:
         writer.join(timeout=60)
@@ -68,3 +68,33 @@ def test_a_long_lived_index_reads_while_two_processes_write(tmp_path):
         stories = [s for s in index.sources() if s.kind == "article"]
         assert len(stories) == 2 * (40 - 40 // 3)
         assert all(index.source(s.audio_ids[0]).article_ids == [s.id] for s in stories)
+
+
+def test_threads_share_one_index_while_a_process_writes(tmp_path):
+    import threading
+
+    directory = tmp_path / "index"
+    seed = Source(id="audio-seed", kind="audio", title="Seed", location="/pods/seed.mp3")
+    words = [Word(0.0, 0.4, "Kremlin", 0.9)]
+    shared = TextIndex(directory)
+    shared.write([seed], transcripts={seed.id: Transcript([Segment(0.0, 0.4, "Kremlin", words)], "en", 1.0)})
+    writer = multiprocessing.get_context("spawn").Process(target=_write_many, args=(str(directory), 0, 20))
+    writer.start()
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        while writer.is_alive():
+            try:
+                assert all(h.title for h in shared.search("kremlin", limit=50))
+                assert shared.transcript("audio-seed").text == "Kremlin"
+            except BaseException as e:  # noqa: BLE001 - every exception counts
+                errors.append(e)
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for thread in readers:
+        thread.start()
+    writer.join(timeout=180)
+    for thread in readers:
+        thread.join(timeout=60)
+    shared.close()
+    assert writer.exitcode == 0 and errors == []

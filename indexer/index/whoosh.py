@@ -125,8 +125,8 @@ class WhooshBackend:
     """The index in ``directory`` (see :class:`~indexer.index.backend.Backend` for the contract).
 
     Nothing is created until the first write; reading where there is no index raises
-    IndexUnavailableError. Searchers are shared between calls and threads and refreshed when another
-    commit lands; one that a call is still using is closed only when that call is done.
+    NoIndexError. One searcher serves every read and is replaced when another commit has landed;
+    reads from several threads take turns.
     """
 
     def __init__(self, directory: Path | str):
@@ -135,8 +135,6 @@ class WhooshBackend:
         self._ix: Optional[FileIndex] = None
         self._lock = threading.Lock()
         self._searcher: Optional[Searcher] = None
-        self._users: dict[int, int] = {}  # id(searcher) -> calls using it
-        self._retired: dict[int, Searcher] = {}  # replaced while in use; closed by their last user
         self._schema: Optional[Schema] = None
         self._closed = False
 
@@ -213,61 +211,46 @@ class WhooshBackend:
     def _read(self, read: Callable[[Searcher], T]) -> T:
         """``read`` with one searcher; once more with a fresh one if a commit removed files under it."""
         ix = self._index()
-        for attempt in (1, 2):
-            searcher = self._acquire(ix, fresh=attempt > 1)
-            try:
-                return read(searcher)
-            except (ReaderClosed, FileNotFoundError) as e:
-                if attempt > 1:
-                    raise IndexUnavailableError(f"{self.directory}: index file missing ({_name(e)})") from e
-                logger.debug("index changed under a reader (%s); reading again", e)
-            except OSError as e:
-                raise IndexUnavailableError(f"cannot read index directory {self.directory}: {e.strerror or e}") from e
-            finally:
-                self._release(searcher)
+        # One read at a time: Whoosh's readers seek and read shared file objects without a lock.
+        with self._lock:
+            for attempt in (1, 2):
+                searcher = self._current(ix, fresh=attempt > 1)
+                try:
+                    return read(searcher)
+                except (ReaderClosed, FileNotFoundError) as e:
+                    if attempt > 1:
+                        raise IndexUnavailableError(f"{self.directory}: index file missing ({_name(e)})") from e
+                    logger.debug("index changed under a reader (%s); reading again", e)
+                except OSError as e:
+                    raise IndexUnavailableError(f"cannot read index directory {self.directory}: {e.strerror or e}") from e
         raise AssertionError("unreachable")
 
-    def _acquire(self, ix: FileIndex, *, fresh: bool) -> Searcher:
-        with self._lock:
-            current = self._searcher
-            if fresh or current is None or ix.latest_generation() != current.reader().generation():
-                in_use = current is not None and bool(self._users.get(id(current)))
-                # Reusing a searcher's unchanged readers closes the others: only when no call uses it.
-                reuse = current if current is not None and not fresh and not in_use else None
-                self._searcher = self._open(ix, reuse)
-                if current is not None and in_use:
-                    self._retired[id(current)] = current  # closed by its last user
-                elif current is not None and reuse is None:
-                    current.close()
-            searcher = self._searcher
-            assert searcher is not None
-            self._users[id(searcher)] = self._users.get(id(searcher), 0) + 1
-            return searcher
+    def _current(self, ix: FileIndex, *, fresh: bool) -> Searcher:
+        """The searcher on the latest commit: the open one if nobody committed since, else a new one.
 
-    def _open(self, ix: FileIndex, reuse: Optional[Searcher]) -> Searcher:
-        """A searcher on the latest commit, taking over ``reuse``'s readers of files the commit kept."""
+        A new one takes over the open one's readers of the files the commit kept (and closes the
+        others); ``fresh`` opens every file again.
+        """
+        current = self._searcher
+        if current is not None and not fresh and ix.latest_generation() == current.reader().generation():
+            return current
+        reuse = current.reader() if current is not None and not fresh else None
+        if fresh and current is not None:
+            _close(current)
+        self._searcher = None
         try:
             # Whoosh retries a table of contents or index file that a commit deleted meanwhile.
-            return Searcher(ix.reader(reuse=reuse.reader() if reuse else None), fromindex=ix)
+            self._searcher = Searcher(ix.reader(reuse=reuse), fromindex=ix)
         except FileNotFoundError as e:
             raise IndexUnavailableError(f"{self.directory}: index file missing ({_name(e)})") from e
         except _DAMAGED + (pickle.PickleError,) as e:
             raise IndexUnavailableError(f"{self.directory}: the index is damaged ({type(e).__name__}: {e})") from e
-
-    def _release(self, searcher: Searcher) -> None:
-        with self._lock:
-            key = id(searcher)
-            self._users[key] -= 1
-            if self._users[key] == 0:
-                del self._users[key]
-                retired = self._retired.pop(key, None)
-                if retired is not None:
-                    retired.close()
+        return self._searcher
 
     def close(self) -> None:
         with self._lock:
-            if self._searcher is not None and not self._users.get(id(self._searcher)):
-                self._searcher.close()
+            if self._searcher is not None:
+                _close(self._searcher)
             self._searcher = None
             self._closed = True
 
@@ -317,6 +300,13 @@ class WhooshBackend:
         if query is NullQuery:
             raise QueryError(f"query {text!r} has no searchable words (only stop words or operators)")
         return query.accept(_also_unstemmed)
+
+
+def _close(searcher: Searcher) -> None:
+    """Close a searcher's readers that are still open (a failed refresh may have closed some)."""
+    for reader, _ in searcher.reader().leaf_readers():
+        if not getattr(reader, "is_closed", False):
+            reader.close()
 
 
 # -- writing helpers ------------------------------------------------------------------------------
