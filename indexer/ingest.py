@@ -336,7 +336,6 @@ class Ingester:
             except IndexerError as e:
                 report.failures.append(Failure(item.title, str(e)))
 
-
     def _indexed(self, source_id: str) -> bool:
         try:
             return self.index.source(source_id) is not None
