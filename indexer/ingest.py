@@ -279,10 +279,8 @@ class Ingester:
             if transcript.origin == "asr"
         }
         # Links to and from the audio are read and merged inside this one commit (indexer.links).
-        written = {
-            s.id: s
-            for s in self.index.write([record, *audio_sources], transcripts=transcripts, articles={this_id: article}, aliases=aliases)
-        }
+        records = self.index.write([record, *audio_sources], transcripts=transcripts, articles={this_id: article}, aliases=aliases)
+        written = {s.id: s for s in records}
         report.ingested.append(written[this_id])
         report.ingested.extend(written[s.id] for s in audio_sources)
 
