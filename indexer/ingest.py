@@ -15,7 +15,7 @@ from typing import Iterable, Iterator, Optional
 from urllib.parse import urlsplit
 
 from . import align, audio
-from .errors import AudioError, IndexerError, NoIndexError, NoSpeechError, SourceError
+from .errors import AudioError, IndexerError, NoSpeechError, SourceError
 from .index import TextIndex
 from .links import article_id, audio_id, published_audio_id
 from .models import Article, AudioRef, Source, Transcript
@@ -73,6 +73,7 @@ class Ingester:
         """Ingest every input; ``attach`` is audio (paths or URLs) embedded in each article given."""
         report = IngestReport()
         attach = list(attach)
+        self.index.create()  # an index that cannot be written fails the batch before any work
         # Expanded up front so that short audio files further on can be started early; an input
         # that cannot be expanded keeps its place in the list of failures.
         items: list[str | Failure] = []
@@ -326,20 +327,13 @@ class Ingester:
             items = items[: self.feed_limit]
         for item in items:
             key = item.guid or (item.audio[0].url if item.audio else None) or item.url or item.title
-            if self._indexed(article_id(key)):
+            if self.index.source(article_id(key)) is not None:
                 report.skipped.append(item.title)
                 continue
             try:
                 self._ingest_article(item, [], fetched_from=fetched_from, report=report, key=key)
             except IndexerError as e:
                 report.failures.append(Failure(item.title, str(e)))
-
-    def _indexed(self, source_id: str) -> bool:
-        try:
-            return self.index.source(source_id) is not None
-        except NoIndexError:
-            return False  # the first ingest into this directory creates the index
-
 
 def _is_local_audio(name: str) -> bool:
     return not fetching.is_url(name) and classify.by_name(Path(name)) == "audio" and Path(name).is_file()

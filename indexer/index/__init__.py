@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from .. import links
-from ..errors import NotFoundError
+from ..errors import NoIndexError, NotFoundError
 from ..models import Article, Hit, Source, SourceKind, Transcript
 from . import query
 from .backend import Aliases, Backend, Changes, Lookup, Match, StoredWord
@@ -48,6 +48,13 @@ class TextIndex:
         self.backend.close()
 
     # -- writing ---------------------------------------------------------------------------------
+
+    def create(self) -> None:
+        """Create the index if there is none yet: what is ingested makes one, even if nothing lands."""
+        try:
+            self.backend.source("")
+        except NoIndexError:
+            self.backend.write(lambda stored: Changes())  # an empty write creates it (Backend.write)
 
     def write(
         self,
