@@ -46,7 +46,7 @@ class IngestReport:
         return not self.failures
 
 
-def audio_id(audio_hash: str, span: audio.Span | None) -> str:
+def audio_id(audio_hash: str, span: audio.TimeRange | None) -> str:
     """Audio is identified by its bytes, so the same file found at two places is one source."""
     base = f"audio-{audio_hash[:12]}"
     if not span:
@@ -96,7 +96,7 @@ class Ingester:
                 items.append(Failure(name, str(e)))
         try:
             if not attach:
-                self._prefetch(items)
+                self._start_short_audio(items)
             for item in items:
                 if isinstance(item, Failure):
                     report.failures.append(item)
@@ -129,7 +129,7 @@ class Ingester:
         else:
             report.ingested.extend(source for source, _, _ in finished)
 
-    def _prefetch(self, items: list[str | Failure]) -> None:
+    def _start_short_audio(self, items: list[str | Failure]) -> None:
         """Start recognising the batch's short local audio files in the background, in order.
 
         A file shorter than a chunk keeps one worker busy and half fills Whisper's windows; started
@@ -139,7 +139,7 @@ class Ingester:
         """
         local = [Path(n) for n in items if isinstance(n, str) and _is_local_audio(n)]
         if len(local) > 1:  # no model is loaded for a batch of articles
-            self.transcriber.prefetch(local)
+            self.transcriber.start_in_background(local)
 
     # -- inputs ----------------------------------------------------------------------------------
 

@@ -13,15 +13,14 @@ from indexer import Index
 from indexer.asr import Transcriber
 from indexer.asr.base import ChunkResult
 from indexer.errors import IndexUnavailableError
-from indexer.evaluation import normalise, word_error_rate as wer
+from .evaluation import normalise, word_error_rate as wer
 
 from .conftest import SAMPLE_AUDIO, ffmpeg
 
 pytestmark = pytest.mark.e2e
 
-# tiny.en on this Piper voice measured 6.3 % WER here (FIELD.md: 4.4 % on another rendition of
-# the same voice); the errors are names ("Ushakov" -> "Ashikov", "Yury" -> "Yuri") and split or
-# merged words. 10 % leaves room for jitter in beam search across thread counts and still fails if
+# tiny.en on this Piper voice measured 6.3 % WER (bench/RESULTS.md, "Word error rate of the sample");
+# the errors are names ("Ushakov" -> "Ashikov", "Yury" -> "Yuri") and split or merged words. 10 % leaves room for jitter in beam search across thread counts and still fails if
 # one of the longer sentences is dropped (each is 6-8 % of the 396 words).
 MAX_WER = 0.10
 
