@@ -130,7 +130,11 @@ def cli_fake_engine():
 
     from .fakes import FakeEngine
 
-    engine = FakeEngine()
+    engine, real = FakeEngine(), engines.load_engine
+
+    def load_engine(*args, **kwargs):
+        return real(*args, **kwargs) if _real_engines_allowed else engine  # an e2e test in the module: the real one
+
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(engines, "load_engine", lambda *args, **kwargs: engine)
+        patch.setattr(engines, "load_engine", load_engine)
         yield engine
