@@ -22,8 +22,7 @@ logger = logging.getLogger("indexer")
 
 SAMPLE_RATE = 16000
 # Recognition runs on chunks of this length, so memory stays flat whatever the file's length.
-# faster-whisper computes a chunk's log-mel features in one go: measured here, that added 70 MB for a
-# 2-minute chunk and 460 MB for a 10-minute one, on top of the 250 MB the loaded model costs.
+# A chunk's features are computed in one go, so their memory grows with it (bench/RESULTS.md, "Memory").
 CHUNK_SECONDS = 120.0
 # A chunk is cut at the quietest 100 ms within this many seconds before its nominal end, so that a
 # cut almost never falls inside a word.

@@ -1,8 +1,7 @@
 """Keep recognition's memory flat over hours of audio: glibc malloc settings, set before a model loads.
 
 Recognition allocates and frees large blocks all the time: features and voice-activity buffers for
-every chunk (tens of MB each), encoder attention for every 30-second window (55-70 MB), each in one of
-the worker threads. glibc's defaults serve them badly for a long run:
+every chunk, encoder attention for every 30-second window, each in one of the worker threads. glibc's defaults serve them badly for a long run:
 
 - every thread gets its own arena, and memory freed in one arena is not reused by the others;
 - a freed large block raises the mmap threshold to its size (up to 32 MB), so later blocks of that

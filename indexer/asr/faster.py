@@ -67,7 +67,8 @@ class FasterWhisperEngine:
             )
         except Exception as e:  # faster-whisper raises bare RuntimeError/OSError/HF errors here
             raise ModelError(f"cannot load model {self.model_id}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from e
-        # Memory, not speed: see features.py, _encode_one_at_a_time and SampleOneCandidateAtATime.
+        # Memory, not speed: see features.py, _encode_one_at_a_time and SampleOneCandidateAtATime. These
+        # replace private attributes of WhisperModel, so pyproject.toml pins the faster-whisper versions tested.
         self._model.feature_extractor = BlockwiseFeatureExtractor.like(self._model.feature_extractor)
         self._encode = self._model.encode
         self._model.encode = self._encode_one_at_a_time
