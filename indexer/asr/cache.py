@@ -43,7 +43,7 @@ class TranscriptCache:
         *,
         joined: bool = False,
     ) -> str:
-        identity = {
+        identity: dict[str, object] = {
             # "span" is the stored name of the time range: renaming it would orphan every cached transcript.
             "audio": audio_hash,
             "span": list(time_range) if time_range else None,

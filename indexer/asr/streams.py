@@ -109,7 +109,7 @@ def recognise_joined(
             timeline = cut_timeline(kept)
             heard = [align.restore_cut_silences(segment, timeline) for segment in result.segments]
         per_file = align.split_stream(heard, ranges)
-    transcripts: list[Optional[Transcript]] = [
+    heard_alone = [
         Transcript(
             segments=list(align.sentences(align.place_segments(found, 0.0, limit=end - start))),
             language=language or "en",  # joined only when given, or the model knows only English
@@ -119,7 +119,8 @@ def recognise_joined(
         )
         for (start, end), found in zip(ranges, per_file)
     ]
-    suspect = [k for k, transcript in enumerate(transcripts) if align.unheard_speech(speech[k], transcript) > MAX_UNHEARD_SECONDS]
+    suspect = [k for k, transcript in enumerate(heard_alone) if align.unheard_speech(speech[k], transcript) > MAX_UNHEARD_SECONDS]
+    transcripts: list[Optional[Transcript]] = list(heard_alone)
     for k in suspect:
         transcripts[max(0, k - 1) : k + 2] = [None] * len(transcripts[max(0, k - 1) : k + 2])
     return transcripts

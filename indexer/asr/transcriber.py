@@ -22,7 +22,7 @@ import numpy as np
 from .. import align, audio
 from ..audio import TimeRange
 from ..errors import IndexerError
-from ..models import Transcript
+from ..models import Segment, Transcript
 from . import engines
 from .allocator import trimming
 from .base import ChunkResult, DecodeOptions, Engine
@@ -138,7 +138,7 @@ class Transcriber:
                 self._file_pool = ThreadPoolExecutor(engine.workers, thread_name_prefix="indexer-file")
             short = [(path, d) for path, d in short if _started_key(path, None) not in self._started]
             for members in group_into_streams(short, engine.workers) if joinable else [[path] for path, _ in short]:
-                futures = {path: Future() for path in members}
+                futures: dict[Path, Future] = {path: Future() for path in members}
                 for path, future in futures.items():
                     self._started[_started_key(path, None)] = future
                 self._file_pool.submit(self._run_stream, futures)
@@ -236,7 +236,7 @@ class Transcriber:
         end = time_range[1] if time_range and time_range[1] is not None else info.duration
         total = (end - start) if end is not None else None
         engine = self.engine
-        segments = []
+        segments: list[Segment] = []
         with self._lock:
             self.recognitions += 1
         with tqdm(
