@@ -127,7 +127,7 @@ def bench_asr(work: Path, quick: bool) -> str:
         "indexer walls, file and folders alternating (the table has the median): "
         + "; ".join(f"{kind} " + ", ".join(f"{w:.1f}" for w in values) + " s" for kind, values in walls.items()),
         "",
-        f"| stage (indexer defaults, one worker; ingest runs {index.transcriber.workers} at once) | seconds | share |",
+        f"| stage (indexer defaults, one worker; ingest runs {index.transcriber.engine.workers} at once) | seconds | share |",
         "|---|---|---|",
     ]
     work = sum(breakdown.values())

@@ -166,7 +166,7 @@ def test_chunks_recognised_at_once_give_the_text_of_one_at_a_time(tmp_path):
     together = Transcriber(cache_dir=tmp_path / "two", workers=2).transcribe(SAMPLE_AUDIO)
     one_at_a_time = Transcriber(cache_dir=tmp_path / "one", workers=1)
     alone = one_at_a_time.transcribe(SAMPLE_AUDIO)
-    assert one_at_a_time.workers == 1 and len(together.segments) > 10
+    assert one_at_a_time.engine.workers == 1 and len(together.segments) > 10
     assert [s.text for s in alone] == [s.text for s in together]
     for a, b in zip(alone, together):
         assert a.start == pytest.approx(b.start, abs=0.05) and a.end == pytest.approx(b.end, abs=0.05)
