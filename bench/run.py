@@ -147,7 +147,7 @@ def stage_times(episode: Path, index: Index) -> dict[str, float]:
     The pipeline runs recognition on ``workers`` chunks at once, so these are CPU-seconds of one
     worker, not shares of the wall time.
     """
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
+    from indexer.asr.vad import speech_ranges
 
     model = index.transcriber.engine._model  # the pipeline's own model: int8, one thread per worker
     times: dict[str, float] = {}
@@ -156,9 +156,9 @@ def stage_times(episode: Path, index: Index) -> dict[str, float]:
     times["decode + resample (PyAV), 2-minute chunks"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    speech = [get_speech_timestamps(samples, VadOptions()) for samples in chunks]
+    speech = [speech_ranges(samples) for samples in chunks]
     times["VAD (Silero)"] = time.perf_counter() - started
-    speech_seconds = sum(s["end"] - s["start"] for found in speech for s in found) / audio.SAMPLE_RATE
+    speech_seconds = sum(end - start for found in speech for start, end in found) / audio.SAMPLE_RATE
     total_seconds = sum(len(samples) for samples in chunks) / audio.SAMPLE_RATE
     times[f"  (speech found: {speech_seconds:.0f} of {total_seconds:.0f} s)"] = 0.0
 
