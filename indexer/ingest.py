@@ -93,7 +93,7 @@ class Ingester:
             try:
                 items.extend(self._expand(name))
             except IndexerError as e:
-                items.append(Failure(name, str(e)))
+                items.append(Failure(fetching.redact_url(name), str(e)))
         try:
             if not attach:
                 self._prefetch(items)
@@ -106,7 +106,7 @@ class Ingester:
                 try:
                     self._ingest_one(item, attach, report)
                 except IndexerError as e:
-                    report.failures.append(Failure(item, str(e)))
+                    report.failures.append(Failure(fetching.redact_url(item), str(e)))
         finally:
             self._write_finished(report)
             self.transcriber.close()
@@ -165,12 +165,14 @@ class Ingester:
             # The name decides the size cap: audio may be gigabytes, a page should not be.
             expected = "audio" if classify.by_name(urlsplit(location).path) == "audio" else "page"
             fetched = self._download(location, kind=expected, found_in=None)
+            location = fetching.redact_url(location)
             local, final_url = fetched.path, fetched.url
             kind = classify.by_content(local, fetched.content_type, name=urlsplit(final_url).path)
         else:
             # A local name may itself contain '#'; only a name that is not a file has a fragment.
             location, span = (name, None) if Path(name).exists() else parse_media_fragment(name)
             local, final_url = Path(location), None
+            _check_readable(local, name)
             kind = classify.by_content(local, None, name=location)
         origin = final_url or str(local.resolve())
         if kind == "audio":
@@ -315,6 +317,7 @@ class Ingester:
         return updated
 
     def _embedded_audio(self, ref: AudioRef, article: Article, fetched_from: Optional[str]) -> tuple[Source, Transcript]:
+        fetching.check_reference(ref.url, fetched_from)
         if ref.transcript_url and not self.force_asr:
             return self._publisher_transcript(ref, article, fetched_from)
         if fetching.is_url(ref.url):
@@ -324,11 +327,13 @@ class Ingester:
             path = Path(ref.url)
             if not path.exists():
                 raise SourceError(f"{ref.url}: no such file")
+            _check_readable(path, ref.url)
         return self._transcribe(path, ref.url, ref.segment, title=article.title)
 
     def _publisher_transcript(self, ref: AudioRef, article: Article, fetched_from: Optional[str]) -> tuple[Source, Transcript]:
         from .sources.transcripts import read_publisher_transcript
 
+        fetching.check_reference(ref.transcript_url, fetched_from)
         fetched = self.fetcher.fetch(ref.transcript_url, kind="transcript", found_in=fetched_from)
         transcript = read_publisher_transcript(
             fetched.path.read_bytes(), ref.transcript_type or fetched.content_type or "", location=ref.transcript_url
@@ -364,6 +369,17 @@ class Ingester:
                 self._ingest_article(item, [], fetched_from=fetched_from, report=report, key=key)
             except IndexerError as e:
                 report.failures.append(Failure(item.title, str(e)))
+
+
+def _check_readable(path: Path, name: str) -> None:
+    """Raise SourceError with the reason when a local file cannot be opened (permissions, a dangling link)."""
+    try:
+        with open(path, "rb"):
+            pass
+    except IsADirectoryError:
+        return
+    except OSError as e:
+        raise SourceError(f"{name}: cannot read ({e.strerror or e})") from e
 
 
 def _is_local_audio(name: str) -> bool:
