@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
@@ -44,6 +45,14 @@ class IngestReport:
     @property
     def ok(self) -> bool:
         return not self.failures
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during an ingest; ``report`` says what had been written to the index before it."""
+
+    def __init__(self, report: IngestReport):
+        super().__init__()
+        self.report = report
 
 
 def audio_id(audio_hash: str, span: audio.Span | None) -> str:
@@ -94,6 +103,7 @@ class Ingester:
                 items.extend(self._expand(name))
             except IndexerError as e:
                 items.append(Failure(fetching.redact_url(name), str(e)))
+        interrupted = False
         try:
             if not attach:
                 self._prefetch(items)
@@ -107,9 +117,18 @@ class Ingester:
                     self._ingest_one(item, attach, report)
                 except IndexerError as e:
                     report.failures.append(Failure(fetching.redact_url(item), str(e)))
+        except KeyboardInterrupt:
+            interrupted = True
+            raise Interrupted(report) from None
         finally:
-            self._write_finished(report)
-            self.transcriber.close()
+            if interrupted:
+                # Out at once: what is written stays written (each commit is whole), finished
+                # transcripts are in the cache for the next run, and the chunk being recognised
+                # is not waited for.
+                threading.Thread(target=self.transcriber.close, daemon=True).start()
+            else:
+                self._write_finished(report)
+                self.transcriber.close()
         report.recognised = self.transcriber.recognitions
         return report
 
