@@ -36,7 +36,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable, Literal, Optional, Union
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
 
 import httpcore
 import httpx
@@ -158,16 +158,16 @@ def redact_url(url: str) -> str:
     Anything that is not a URL with credentials is returned unchanged. Used on every URL that is
     stored in the index or printed.
     """
-    if "@" not in url:
+    start = url.find("://")
+    if start < 0 or "@" not in url:
         return url
-    try:
-        parts = urlsplit(url)
-        if not parts.netloc or "@" not in parts.netloc:
-            return url
-        host = parts.netloc.rpartition("@")[2]
-        return urlunsplit(parts._replace(netloc=host))
-    except ValueError:
+    start += 3
+    end = min([i for i in (url.find(c, start) for c in "/?#") if i >= 0], default=len(url))
+    authority = url[start:end]
+    if "@" not in authority:
         return url
+    # Cut by hand rather than re-assembling with urlunsplit, which would also normalise the rest.
+    return url[:start] + authority.rpartition("@")[2] + url[end:]
 
 
 def validate_url(url: str) -> None:
