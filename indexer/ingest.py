@@ -7,8 +7,10 @@ commit, after all slow work (downloads, recognition) is done, so the index never
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import signal
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -141,12 +143,13 @@ class Ingester:
         if not self._unwritten:
             return
         finished, self._unwritten = list(self._unwritten.values()), {}
-        try:
-            self.index.write([source for source, _, _ in finished], transcripts={s.id: t for s, t, _ in finished})
-        except IndexerError as e:
-            report.failures.extend(Failure(name, str(e)) for _, _, name in finished)
-        else:
-            report.ingested.extend(source for source, _, _ in finished)
+        with _interrupt_after():
+            try:
+                self.index.write([source for source, _, _ in finished], transcripts={s.id: t for s, t, _ in finished})
+            except IndexerError as e:
+                report.failures.extend(Failure(name, str(e)) for _, _, name in finished)
+            else:
+                report.ingested.extend(source for source, _, _ in finished)
 
     def _prefetch(self, items: list[str | Failure]) -> None:
         """Start recognising the batch's short local audio files in the background, in order.
@@ -317,11 +320,12 @@ class Ingester:
             for source_id, transcript in transcripts.items()
             if transcript.origin == "asr"
         }
-        self.index.write(
-            [record, *audio_sources, *unlinked], transcripts=transcripts, articles={this_id: article}, aliases=aliases
-        )
-        report.ingested.append(record)
-        report.ingested.extend(audio_sources)
+        with _interrupt_after():
+            self.index.write(
+                [record, *audio_sources, *unlinked], transcripts=transcripts, articles={this_id: article}, aliases=aliases
+            )
+            report.ingested.append(record)
+            report.ingested.extend(audio_sources)
 
     def _unlink(self, previous: Source, keep: set[str]) -> list[Source]:
         """Audio records that the re-ingested article no longer embeds, without the link to it."""
@@ -388,6 +392,25 @@ class Ingester:
                 self._ingest_article(item, [], fetched_from=fetched_from, report=report, key=key)
             except IndexerError as e:
                 report.failures.append(Failure(item.title, str(e)))
+
+
+@contextlib.contextmanager
+def _interrupt_after() -> Iterator[None]:
+    """Hold Ctrl-C until the block ends, so a commit and the report of it happen both or neither.
+
+    Only on the main thread with Python's own SIGINT handler in place; elsewhere the block runs as is.
+    """
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    received: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if received:
+            raise KeyboardInterrupt
 
 
 def _check_readable(path: Path, name: str) -> None:
