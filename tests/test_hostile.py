@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import socket
 import threading
 import time
@@ -187,6 +188,19 @@ def test_a_gzip_bomb_declared_as_audio_is_counted_after_decoding(server: _Server
             fetcher.fetch(server.url("/bomb.mp3"), kind="audio")
     assert server.requests[0][1]["Accept-Encoding"] == "identity"
     assert _leftovers(cache) == []
+
+
+def test_a_part_file_left_by_a_killed_process_is_cleaned_up(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    stale, fresh = cache / "abc.1.part", cache / "def.2.part"
+    stale.write_bytes(b"")
+    fresh.write_bytes(b"")
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(stale, (two_days_ago, two_days_ago))
+    with Fetcher(cache):
+        pass
+    assert _leftovers(cache) == ["def.2.part"]  # a recent one may belong to a download in progress
 
 
 # ---------------------------------------------------------------- DNS rebinding
