@@ -13,6 +13,8 @@ import os
 import socket
 import threading
 import time
+import tracemalloc
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable, Iterator
@@ -183,11 +185,38 @@ def test_a_gzip_bomb_declared_as_audio_is_counted_after_decoding(server: _Server
 
     server.routes["/bomb.mp3"] = gzipped
     cache = tmp_path / "cache"
-    with Fetcher(cache, {"max_audio_bytes": 10_000_000}) as fetcher:
-        with pytest.raises(FetchError, match=r"larger than the 10 MB limit for audio files"):
-            fetcher.fetch(server.url("/bomb.mp3"), kind="audio")
+    tracemalloc.start()
+    try:
+        with Fetcher(cache, {"max_audio_bytes": 10_000_000}) as fetcher:
+            with pytest.raises(FetchError, match=r"larger than the 10 MB limit for audio files"):
+                fetcher.fetch(server.url("/bomb.mp3"), kind="audio")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000  # decoded a block at a time, never a whole read's worth
     assert server.requests[0][1]["Accept-Encoding"] == "identity"
     assert _leftovers(cache) == []
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "raw deflate", "br"])
+def test_encoded_pages_are_decoded_here(server: _Server, tmp_path: Path, encoding: str) -> None:
+    page = _page("|") * 50
+    if encoding == "gzip":
+        body = gzip.compress(page)
+    elif encoding == "deflate":
+        body = zlib.compress(page)
+    else:
+        compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+        body = compressor.compress(page) + compressor.flush()
+    header = encoding.split()[-1]
+    server.routes["/page"] = lambda handler: send(handler, 200, body, {"Content-Type": "text/html", "Content-Encoding": header})
+    with Fetcher(tmp_path / "cache") as fetcher:
+        if encoding == "br":
+            with pytest.raises(FetchError, match="unsupported Content-Encoding 'br'"):
+                fetcher.fetch(server.url("/page"))
+            return
+        assert fetcher.fetch(server.url("/page")).path.read_bytes() == page
+    assert server.requests[0][1]["Accept-Encoding"] == "gzip, deflate"
 
 
 def test_a_part_file_left_by_a_killed_process_is_cleaned_up(tmp_path: Path) -> None:
