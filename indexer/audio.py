@@ -87,14 +87,18 @@ def probe(path: Path) -> AudioInfo:
 _BLANK_PROBES = 16
 _BLANK_PROBE_BYTES = 4096
 _HEAD_BYTES = 64 * 1024
+# Compressed audio has no 4 kB runs of zero bytes; PCM may (digital silence), so only all-zero counts there.
+_MAX_BLANK_PROBES_COMPRESSED = 3
 
 
 def check_file(path: Path) -> None:
     """Refuse files that FFmpeg would spend minutes and gigabytes on, or decode only in part.
 
-    A zero-filled ``.mp3`` makes FFmpeg's demuxer read the whole file as one packet (2 GB of memory
-    for 1 GB); a sparse multi-gigabyte WAV is hours of digital silence. No real recording starts
-    with 64 kB of zero bytes or has only zero bytes at 16 places spread over it. A WAV whose
+    A zero-filled ``.mp3`` (or real audio followed by a long run of zero bytes) makes FFmpeg's
+    demuxer read the zeros as one packet (2 GB of memory for 1 GB); a sparse multi-gigabyte WAV is
+    hours of digital silence. No real recording starts with 64 kB of zero bytes, and compressed audio
+    has no 4 kB run of them: 16 places spread over the file are sampled (a PCM file is refused only
+    when every one is zero, since its silence may be exact zeros). A WAV whose
     ``data`` chunk declares more bytes than the file holds, and an Ogg file whose last page does not
     end the stream, were cut short (an interrupted download or copy).
 
@@ -107,8 +111,12 @@ def check_file(path: Path) -> None:
             head = f.read(_HEAD_BYTES)
             if size > _HEAD_BYTES and not head.strip(b"\0"):
                 raise AudioError(f"{path}: not audio: it starts with {_HEAD_BYTES // 1024} kB of zero bytes")
-            if size > 4 * _HEAD_BYTES and _blank_throughout(f, size):
+            pcm = head[:4] in (b"RIFF", b"RIFX", b"RF64", b"FORM")  # WAV, AIFF: samples stored as they are
+            blank = _blank_probes(f, size) if size > 4 * _HEAD_BYTES else 0
+            if blank == _BLANK_PROBES:
                 raise AudioError(f"{path}: not audio: it holds only zero bytes after its first {_HEAD_BYTES // 1024} kB")
+            if blank > _MAX_BLANK_PROBES_COMPRESSED and not pcm:
+                raise AudioError(f"{path}: not audio: {blank} of {_BLANK_PROBES} places sampled across it hold only zero bytes")
             if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
                 _check_wav(path, head, size)
             elif head[:4] == b"OggS":
@@ -117,13 +125,14 @@ def check_file(path: Path) -> None:
         raise SourceError(f"{path}: cannot read ({e.strerror or e})") from e
 
 
-def _blank_throughout(f, size: int) -> bool:
+def _blank_probes(f, size: int) -> int:
+    """How many of _BLANK_PROBES blocks spread over the file after its head hold only zero bytes."""
     step = (size - _HEAD_BYTES) // _BLANK_PROBES
+    blank = 0
     for i in range(_BLANK_PROBES):
         f.seek(_HEAD_BYTES + i * step)
-        if f.read(_BLANK_PROBE_BYTES).strip(b"\0"):
-            return False
-    return True
+        blank += not f.read(_BLANK_PROBE_BYTES).strip(b"\0")
+    return blank
 
 
 def _check_wav(path: Path, head: bytes, size: int) -> None:

@@ -267,7 +267,7 @@ class Ingester:
             id=source_id,
             kind="audio",
             title=title or info.title or _name_of(location),
-            location=location if fetching.is_url(location) else str(Path(location).resolve()),
+            location=fetching.redact_url(location) if fetching.is_url(location) else str(Path(location).resolve()),
             segment=span,
             duration=transcript.duration if not span else info.duration,
             language=transcript.language,
@@ -294,7 +294,7 @@ class Ingester:
                 source, transcript = self._embedded_audio(ref, article, fetched_from)
             except IndexerError as e:
                 # The article is still worth indexing; its broken audio is reported.
-                report.failures.append(Failure(ref.url, f"audio in {article.location}: {e}"))
+                report.failures.append(Failure(fetching.redact_url(ref.url), f"audio in {article.location}: {e}"))
                 continue
             existing = self.index.source(source.id)
             links = existing.article_ids if existing else []
@@ -370,7 +370,7 @@ class Ingester:
             id=source_id,
             kind="audio",
             title=ref.title or article.title,
-            location=ref.url,
+            location=fetching.redact_url(ref.url),
             segment=ref.segment,
             duration=transcript.duration or (transcript.segments[-1].end if transcript.segments else 0.0),
             language=transcript.language or None,

@@ -26,7 +26,7 @@ from indexer.errors import ArticleError, AudioError
 from indexer.models import Hit, Segment, Transcript, Word
 from indexer.sources import classify
 
-from .conftest import ROOT, ffmpeg
+from .conftest import ROOT, SAMPLE_AUDIO, ffmpeg
 
 PARAGRAPH = "The harbour council met on Tuesday and voted to keep the night ferry running through the winter."
 
@@ -109,6 +109,17 @@ def test_a_zero_filled_mp3_is_refused_at_once(tmp_path: Path) -> None:
     started = time.monotonic()
     with pytest.raises(AudioError, match="not audio: it starts with 64 kB of zero bytes"):
         audio.probe(zeros)
+    assert time.monotonic() - started < 1
+
+
+def test_real_mp3_followed_by_a_gigabyte_of_zeros_is_refused_at_once(tmp_path: Path) -> None:
+    padded = tmp_path / "padded.mp3"
+    padded.write_bytes(SAMPLE_AUDIO.read_bytes())
+    with open(padded, "r+b") as f:
+        f.truncate(1_000_000_000)  # FFmpeg would read the zeros as one 1 GB packet, holding 2 GB
+    started = time.monotonic()
+    with pytest.raises(AudioError, match=r"not audio: 1[56] of 16 places sampled across it hold only zero bytes"):
+        audio.probe(padded)
     assert time.monotonic() - started < 1
 
 
