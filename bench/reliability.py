@@ -77,6 +77,11 @@ def make_inputs(work: Path) -> dict[str, str]:
     with open(zeros, "wb") as f:
         f.truncate(1_000_000_000)
     inputs["1 GB zero-filled .mp3"] = str(zeros)
+    padded = work / "padded.mp3"
+    padded.write_bytes((ROOT / "samples" / "seed_article.mp3").read_bytes())
+    with open(padded, "r+b") as f:
+        f.truncate(1_000_000_000)
+    inputs["real .mp3 + 1 GB of zero bytes"] = str(padded)
     sparse = work / "sparse.wav"
     with open(sparse, "wb") as f:
         f.write(_wav_header(2_000_000_000 - 44))
