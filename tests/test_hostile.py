@@ -126,6 +126,24 @@ def test_a_server_that_drips_a_byte_at_a_time_is_stopped_by_the_deadline(server:
     assert not [name for name in _leftovers(cache) if name.endswith(".part")]
 
 
+def test_the_deadline_covers_every_redirect_hop(server: _Server, tmp_path: Path) -> None:
+    def drip(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.end_headers()
+        while not server.stop.is_set():
+            handler.wfile.write(b"<")
+            handler.wfile.flush()
+            time.sleep(0.2)
+
+    server.routes["/hop"] = lambda handler: send(handler, 302, b"", {"Location": "/drip"})
+    server.routes["/drip"] = drip
+    with Fetcher(tmp_path / "cache", {"timeout": 1.0, "min_bytes_per_second": 100, "max_page_bytes": 100}) as fetcher:
+        started = time.monotonic()
+        with pytest.raises(FetchError, match=r"/drip \(redirected from .*/hop\): too slow"):
+            fetcher.fetch(server.url("/hop"))
+        assert time.monotonic() - started < 3.5
+
+
 def test_a_server_that_drips_its_headers_is_stopped_by_the_deadline(tmp_path: Path) -> None:
     listener = socket.create_server(("127.0.0.1", 0))
     stop = threading.Event()

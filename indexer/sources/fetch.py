@@ -646,7 +646,6 @@ class Fetcher:
                 raise FetchError(f"{where}: {self._describe_failure(exc, kind, started)}") from exc
             finally:
                 response.close()
-                self._backend.deadline = float("inf")
         raise FetchError(f"{redact_url(url)}: too many redirects (more than {self.options.max_redirects})")
 
     def _limit(self, kind: FetchKind) -> int:
