@@ -51,7 +51,10 @@ class _Transcripts(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/x-subrip")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client was killed
 
 
 @pytest.fixture
