@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal, Optional
 
@@ -63,6 +64,7 @@ def by_content(path: Path, content_type: Optional[str], *, name: str) -> InputKi
 MAX_ARTICLE_BYTES = 8_000_000
 # Share of control characters above which a "text" file is binary data, not an article.
 _MAX_CONTROL_SHARE = 0.01
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 
 
 def read_article(path: Path, kind: InputKind, location: str) -> Article:
@@ -86,7 +88,7 @@ def read_article(path: Path, kind: InputKind, location: str) -> Article:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         text = data.decode("latin-1")
-    controls = sum(1 for c in text if (c < " " and c not in "\t\n\r\f\v") or "\x7f" <= c <= "\x9f")
+    controls = len(_CONTROL_CHARACTERS.findall(text))
     if "\0" in text or controls > _MAX_CONTROL_SHARE * len(text):
         raise ArticleError(f"{location}: not a text article (binary data: {controls} control characters)")
     return read_text_article(text, location)
