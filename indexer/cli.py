@@ -35,6 +35,21 @@ def _printable(text: object) -> str:
     return _CONTROL.sub(" ", str(text))
 
 
+class _TerminalSafe:
+    """A text stream that writes control characters other than newline and tab as spaces."""
+
+    _UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(self._UNSAFE.sub(" ", text))
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
 def _handle_errors(command):
     """Turn library errors into a one-line message and exit code 1."""
 
@@ -206,7 +221,9 @@ def search(obj: Context, query, limit, kind, as_json):
 @_handle_errors
 def transcript(obj: Context, source_id, fmt, output):
     """Print the transcript of an audio source as txt, json, srt or vtt."""
-    get_writer(fmt).write(obj.open().transcript(source_id), output)
+    # A publisher's transcript may carry terminal escapes; a file gets the text as it is.
+    stream = _TerminalSafe(output) if output.isatty() else output
+    get_writer(fmt).write(obj.open().transcript(source_id), stream)
 
 
 @cli.command()

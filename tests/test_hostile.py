@@ -389,3 +389,37 @@ def test_titles_cannot_drive_the_terminal(tmp_path: Path) -> None:
     # JSON keeps the data as it is (escaped by the JSON encoder), for programs.
     as_json = runner.invoke(cli, ["--index", index, "sources", "--json"], catch_exceptions=False).output
     assert "\\u001b]0;owned" in as_json
+
+
+def test_a_publishers_transcript_cannot_drive_the_terminal(server: _Server, tmp_path: Path) -> None:
+    import pty
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    srt = b"1\n00:00:00,000 --> 00:00:03,000\nHello \x1b]0;owned\x07harbour \x1b[2J\x9bfriends.\n"
+    server.routes["/ep.srt"] = lambda handler: send(handler, 200, srt, {"Content-Type": "application/x-subrip"})
+    feed = tmp_path / "feed.xml"
+    feed.write_text(
+        '<rss version="2.0" xmlns:podcast="https://podcastindex.org/namespace/1.0"><channel><title>Show</title>'
+        '<item><title>Episode</title><guid>ep</guid><enclosure url="https://cdn.example/ep.mp3" type="audio/mpeg"/>'
+        f'<podcast:transcript url="{server.url("/ep.srt")}" type="application/x-subrip"/></item></channel></rss>'
+    )
+    index = str(tmp_path / "index")
+    runner = CliRunner()
+    ingested = json.loads(runner.invoke(cli, ["--index", index, "ingest", "--json", str(feed)], catch_exceptions=False).output)
+    audio_id = next(s["id"] for s in ingested["ingested"] if s["kind"] == "audio")
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "INDEXER_CACHE": str(tmp_path / "cache")}
+    subprocess.run([sys.executable, "-m", "indexer", "--index", index, "transcript", audio_id],
+                   stdout=terminal, stderr=subprocess.PIPE, env=env, check=True, timeout=120)
+    os.close(terminal)
+    shown = os.read(controller, 65536).decode("utf-8", errors="replace")
+    os.close(controller)
+    assert "Hello" in shown and "harbour" in shown
+    assert "\x1b" not in shown and "\x07" not in shown and "\x9b" not in shown
+    # To a file, the text is written as it was published.
+    saved = tmp_path / "transcript.txt"
+    runner.invoke(cli, ["--index", index, "transcript", audio_id, "-o", str(saved)], catch_exceptions=False)
+    assert "\x1b[2J" in saved.read_text()
