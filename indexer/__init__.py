@@ -8,7 +8,13 @@
 ...     print(hit.kind, hit.start, hit.title)
 """
 
-from .errors import (
+import os as _os
+
+# onnxruntime (faster-whisper's VAD) writes a device id and a telemetry database under
+# ~/.cache/Microsoft when it is imported, whatever $INDEXER_CACHE says; this must be set before.
+_os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+from .errors import (  # noqa: E402
     ArticleError,
     AudioError,
     FeedError,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
@@ -47,6 +48,7 @@ def _open(path: Path):
         raise SourceError(f"{path}: is a directory")
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: is empty (0 bytes)")
+    check_file(path)
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except av.error.FFmpegError as e:
@@ -64,13 +66,110 @@ def _reason(error: Exception) -> str:
 
 
 def probe(path: Path) -> AudioInfo:
-    """Open the file and read its declared duration; raises AudioError when it is not audio."""
+    """Open the file and read its declared duration.
+
+    Raises AudioError when it is not audio, holds nothing but zero bytes, or is a WAV or Ogg file
+    cut short (its header or its missing last page shows it; such a file would otherwise be indexed
+    as if it were whole).
+    """
     container = _open(path)
     try:
         title = (container.metadata.get("title") or "").strip() or None
         return AudioInfo(path=path, duration=probe_duration(container), title=title)
     finally:
         container.close()
+
+
+# How much of a file is sampled to tell real audio from a zero-filled (or sparse) one.
+_BLANK_PROBES = 16
+_BLANK_PROBE_BYTES = 4096
+_HEAD_BYTES = 64 * 1024
+# Compressed audio has no 4 kB runs of zero bytes; PCM may (digital silence), so only all-zero counts there.
+_MAX_BLANK_PROBES_COMPRESSED = 3
+
+
+def check_file(path: Path) -> None:
+    """Refuse files that FFmpeg would spend minutes and gigabytes on, or decode only in part.
+
+    A zero-filled ``.mp3`` (or real audio followed by a long run of zero bytes) makes FFmpeg's
+    demuxer read the zeros as one packet (2 GB of memory for 1 GB); a sparse multi-gigabyte WAV is
+    hours of digital silence. No real recording starts with 64 kB of zero bytes, and compressed audio
+    has no 4 kB run of them: 16 places spread over the file are sampled (a PCM file is refused only
+    when every one is zero, since its silence may be exact zeros). A WAV whose
+    ``data`` chunk declares more bytes than the file holds, and an Ogg file whose last page does not
+    end the stream, were cut short (an interrupted download or copy).
+
+    Raises:
+      AudioError: the file is blank or truncated.
+    """
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(_HEAD_BYTES)
+            if size > _HEAD_BYTES and not head.strip(b"\0"):
+                raise AudioError(f"{path}: not audio: it starts with {_HEAD_BYTES // 1024} kB of zero bytes")
+            pcm = head[:4] in (b"RIFF", b"RIFX", b"RF64", b"FORM")  # WAV, AIFF: samples stored as they are
+            blank = _blank_probes(f, size) if size > 4 * _HEAD_BYTES else 0
+            if blank == _BLANK_PROBES:
+                raise AudioError(f"{path}: not audio: it holds only zero bytes after its first {_HEAD_BYTES // 1024} kB")
+            if blank > _MAX_BLANK_PROBES_COMPRESSED and not pcm:
+                raise AudioError(f"{path}: not audio: {blank} of {_BLANK_PROBES} places sampled across it hold only zero bytes")
+            if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+                _check_wav(path, head, size)
+            elif head[:4] == b"OggS":
+                _check_ogg(path, f, size)
+    except OSError as e:
+        raise SourceError(f"{path}: cannot read ({e.strerror or e})") from e
+
+
+def _blank_probes(f, size: int) -> int:
+    """How many of _BLANK_PROBES blocks spread over the file after its head hold only zero bytes."""
+    step = (size - _HEAD_BYTES) // _BLANK_PROBES
+    blank = 0
+    for i in range(_BLANK_PROBES):
+        f.seek(_HEAD_BYTES + i * step)
+        blank += not f.read(_BLANK_PROBE_BYTES).strip(b"\0")
+    return blank
+
+
+def _check_wav(path: Path, head: bytes, size: int) -> None:
+    """A WAV's ``data`` chunk states its length; FFmpeg quietly shortens the duration to what is there."""
+    position = 12
+    while position + 8 <= len(head):
+        chunk_id, chunk_size = head[position : position + 4], struct.unpack("<I", head[position + 4 : position + 8])[0]
+        if chunk_id == b"data":
+            # 0 and 0xFFFFFFFF mark a stream written without knowing its length (and WAVs over 4 GB).
+            if chunk_size in (0, 0xFFFFFFFF):
+                return
+            present = size - (position + 8)
+            if present < chunk_size * 0.99:
+                raise AudioError(
+                    f"{path}: truncated: the file holds {_percent(present, chunk_size)} of the audio data its header declares"
+                )
+            return
+        position += 8 + chunk_size + (chunk_size & 1)
+
+
+def _check_ogg(path: Path, f, size: int) -> None:
+    """An Ogg stream ends with a page flagged end-of-stream; a cut file ends without one, or mid-page."""
+    tail_start = max(0, size - _HEAD_BYTES)
+    f.seek(tail_start)
+    tail = f.read()
+    last = tail.rfind(b"OggS")
+    if last < 0 or last + 27 > len(tail):
+        raise AudioError(f"{path}: truncated: the Ogg stream has no complete last page")
+    header_type = tail[last + 5]
+    n_segments = tail[last + 26]
+    lacing = tail[last + 27 : last + 27 + n_segments]
+    page_end = last + 27 + n_segments + sum(lacing)
+    if len(lacing) < n_segments or page_end > len(tail):
+        raise AudioError(f"{path}: truncated: the Ogg stream's last page is cut off")
+    if not header_type & 0x04:
+        raise AudioError(f"{path}: truncated: the Ogg stream ends without its end-of-stream page")
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.0f} %"
 
 
 def stream_samples(path: Path, time_range: Optional[TimeRange] = None, block_seconds: float = 30.0) -> Iterator[np.ndarray]:
@@ -226,6 +325,7 @@ __all__ = [
     "AudioInfo",
     "SAMPLE_RATE",
     "TimeRange",
+    "check_file",
     "chunks",
     "file_hash",
     "load",

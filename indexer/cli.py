@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
+import re
 import sys
 from pathlib import Path
 from typing import Optional
@@ -17,10 +19,35 @@ import click
 
 from . import __version__
 from .errors import IndexerError
+from .ingest import Interrupted
 from .library import Index
 from .models import Hit, Source
 from .asr import ENGINES
 from .writers import WRITERS, get_writer
+
+
+# Control characters (ESC starts terminal escapes, CR/LF break lines) and C1 controls; tabs become spaces too.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def _printable(text: object) -> str:
+    """``text`` on one line without control characters: titles and URLs come from untrusted documents."""
+    return _CONTROL.sub(" ", str(text))
+
+
+class _TerminalSafe:
+    """A text stream that writes control characters other than newline and tab as spaces."""
+
+    _UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(self._UNSAFE.sub(" ", text))
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
 
 
 def _handle_errors(command):
@@ -31,7 +58,7 @@ def _handle_errors(command):
         try:
             return command(*args, **kwargs)
         except IndexerError as e:
-            raise click.ClickException(str(e)) from e
+            raise click.ClickException(_printable(e)) from e
 
     return wrapper
 
@@ -117,15 +144,22 @@ def ingest(obj: Context, sources, model, engine, language, batch_size, workers, 
     Re-ingesting replaces a source instead of duplicating it, and reuses cached transcripts.
     Failures are listed at the end (exit code 1); the other sources still go in.
     """
-    with obj.open(
+    index = obj.open(
         model=model,
         engine=engine,
         language=language,
         options={"batch_size": batch_size},
         workers=workers,
         fetch={"allow_private": allow_private},
-    ) as index:
+    )
+    interrupted = False
+    try:
         report = index.ingest(*sources, audio=attach, force_asr=force_asr, limit=limit)
+    except Interrupted as e:
+        report, interrupted = e.report, True
+    finally:
+        if not interrupted:  # closing waits for the chunk being recognised; an interrupt exits at once below
+            index.close()
     if as_json:
         click.echo(
             json.dumps(
@@ -142,10 +176,20 @@ def ingest(obj: Context, sources, model, engine, language, batch_size, workers, 
         for source in report.ingested:
             click.echo(f"ingested {source.id}  {_describe(source)}")
         for title in report.skipped:
-            click.echo(f"skipped (already indexed): {title}")
+            click.echo(f"skipped (already indexed): {_printable(title)}")
     # Failures come last, one line each, so they are what a user sees after a long batch.
     for failure in report.failures:
-        click.echo(f"Error: {failure.message}", err=True)
+        click.echo(f"Error: {_printable(failure.message)}", err=True)
+    if interrupted:
+        click.echo(
+            f"Interrupted: {len(report.ingested)} source(s) above were written to the index; "
+            "run the command again to ingest the rest.",
+            err=True,
+        )
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Not sys.exit: interpreter exit would wait for the chunk still being recognised.
+        os._exit(130)
     if report.failures:
         sys.exit(1)
 
@@ -186,7 +230,9 @@ def transcript(obj: Context, source_id, fmt, output):
     """Print the transcript of an audio source as txt, json, srt or vtt."""
     with obj.open() as index:
         found = index.transcript(source_id)
-    get_writer(fmt).write(found, output)
+    # A publisher's transcript may carry terminal escapes; a file gets the text as it is.
+    stream = _TerminalSafe(output) if output.isatty() else output
+    get_writer(fmt).write(found, stream)
 
 
 @cli.command()
@@ -220,7 +266,7 @@ def remove(obj: Context, source_id):
     with obj.open() as index:
         removed = index.remove(source_id)
     for source in removed:
-        click.echo(f"removed {source.id}  {source.title}")
+        click.echo(f"removed {source.id}  {_printable(source.title)}")
 
 
 # -- presentation ---------------------------------------------------------------------------------
@@ -236,24 +282,24 @@ def clock(seconds: float) -> str:
 
 def _format_hit(hit: Hit) -> str:
     where = clock(hit.start) if hit.kind == "audio" and hit.start is not None else "article"
-    snippet = " ".join(hit.snippet.split())
+    snippet = " ".join(_printable(hit.snippet).split())
     if sys.stdout.isatty():
         parts = snippet.split("**")
         snippet = "".join(click.style(p, bold=True) if i % 2 else p for i, p in enumerate(parts))
     origin = hit.audio if hit.kind == "audio" else hit.location
-    return f"{where:>8}  {hit.title}  [{hit.source_id}]\n          {snippet}\n          {origin}"
+    return f"{where:>8}  {_printable(hit.title)}  [{hit.source_id}]\n          {snippet}\n          {_printable(origin)}"
 
 
 def _describe(source: Source) -> str:
     if source.kind == "article":
-        date = f" ({source.date})" if source.date else ""
-        return f"{source.title}{date}  {source.location}"
+        date = f" ({_printable(source.date)})" if source.date else ""
+        return f"{_printable(source.title)}{date}  {_printable(source.location)}"
     span = ""
     if source.segment:
         start, end = source.segment
         span = f" #t={clock(start)}-{clock(end) if end is not None else 'end'}"
     length = f"{clock(source.duration)}  " if source.duration else ""
-    return f"{length}{source.title}  {source.location}{span}"
+    return f"{length}{_printable(source.title)}  {_printable(source.location)}{span}"
 
 
 def _source_json(source: Source) -> dict:

@@ -7,8 +7,11 @@ commit, after all slow work (downloads, recognition) is done, so the index never
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
@@ -46,6 +49,14 @@ class IngestReport:
         return not self.failures
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during an ingest; ``report`` says what had been written to the index before it."""
+
+    def __init__(self, report: IngestReport):
+        super().__init__()
+        self.report = report
+
+
 # Finished audio files are written to the index together, at most this many in one commit, when
 # the next input would wait for recognition, and at the end of a batch.
 MAX_UNWRITTEN_SOURCES = 64
@@ -81,7 +92,8 @@ class Ingester:
             try:
                 items.extend(self._expand(name))
             except IndexerError as e:
-                items.append(Failure(name, str(e)))
+                items.append(Failure(fetching.redact_url(name), str(e)))
+        interrupted = False
         try:
             if not attach:
                 self._start_short_audio(items)
@@ -94,9 +106,13 @@ class Ingester:
                 try:
                     self._ingest_one(item, attach, report)
                 except IndexerError as e:
-                    report.failures.append(Failure(item, str(e)))
+                    report.failures.append(Failure(fetching.redact_url(item), str(e)))
+        except KeyboardInterrupt:
+            interrupted = True
+            raise Interrupted(report) from None
         finally:
-            self._write_finished(report)
+            if not interrupted:  # what is written stays written (each commit is whole)
+                self._write_finished(report)
         report.recognised = self.transcriber.recognitions
         return report
 
@@ -112,12 +128,13 @@ class Ingester:
         if not self._unwritten:
             return
         finished, self._unwritten = list(self._unwritten.values()), {}
-        try:
-            written = self.index.write([source for source, _, _ in finished], transcripts={s.id: t for s, t, _ in finished})
-        except IndexerError as e:
-            report.failures.extend(Failure(name, str(e)) for _, _, name in finished)
-        else:
-            report.ingested.extend(written)
+        with _interrupt_after():
+            try:
+                written = self.index.write([source for source, _, _ in finished], transcripts={s.id: t for s, t, _ in finished})
+            except IndexerError as e:
+                report.failures.extend(Failure(name, str(e)) for _, _, name in finished)
+            else:
+                report.ingested.extend(written)
 
     def _start_short_audio(self, items: list[str | Failure]) -> None:
         """Start recognising the batch's short local audio files in the background, in order.
@@ -155,12 +172,14 @@ class Ingester:
             # The name decides the size cap: audio may be gigabytes, a page should not be.
             expected = "audio" if classify.by_name(urlsplit(location).path) == "audio" else "page"
             fetched = self._download(location, kind=expected, found_in=None)
+            location = fetching.redact_url(location)
             local, final_url = fetched.path, fetched.url
             kind = classify.by_content(local, fetched.content_type, name=urlsplit(final_url).path)
         else:
             # A local name may itself contain '#'; only a name that is not a file has a fragment.
             location, span = (name, None) if Path(name).exists() else parse_media_fragment(name)
             local, final_url = Path(location), None
+            _check_readable(local, name)
             kind = classify.by_content(local, None, name=location)
         origin = final_url or str(local.resolve())
         if kind == "audio":
@@ -230,7 +249,7 @@ class Ingester:
             id=source_id,
             kind="audio",
             title=title or info.title or _name_of(location),
-            location=location if fetching.is_url(location) else str(Path(location).resolve()),
+            location=fetching.redact_url(location) if fetching.is_url(location) else str(Path(location).resolve()),
             segment=span,
             duration=transcript.duration if not span else info.duration,
             language=transcript.language,
@@ -257,7 +276,7 @@ class Ingester:
                 source, transcript = self._embedded_audio(ref, article, fetched_from)
             except IndexerError as e:
                 # The article is still worth indexing; its broken audio is reported.
-                report.failures.append(Failure(ref.url, f"audio in {article.location}: {e}"))
+                report.failures.append(Failure(fetching.redact_url(ref.url), f"audio in {article.location}: {e}"))
                 continue
             source.article_ids = [this_id]  # with the links already stored, merged by the index
             audio_sources.append(source)
@@ -280,12 +299,14 @@ class Ingester:
             if transcript.origin == "asr"
         }
         # Links to and from the audio are read and merged inside this one commit (indexer.links).
-        records = self.index.write([record, *audio_sources], transcripts=transcripts, articles={this_id: article}, aliases=aliases)
-        written = {s.id: s for s in records}
-        report.ingested.append(written[this_id])
-        report.ingested.extend(written[s.id] for s in audio_sources)
+        with _interrupt_after():
+            records = self.index.write([record, *audio_sources], transcripts=transcripts, articles={this_id: article}, aliases=aliases)
+            written = {s.id: s for s in records}
+            report.ingested.append(written[this_id])
+            report.ingested.extend(written[s.id] for s in audio_sources)
 
     def _embedded_audio(self, ref: AudioRef, article: Article, fetched_from: Optional[str]) -> tuple[Source, Transcript]:
+        fetching.check_reference(ref.url, fetched_from)
         if ref.transcript_url and not self.force_asr:
             return self._publisher_transcript(ref, article, fetched_from)
         if fetching.is_url(ref.url):
@@ -295,11 +316,13 @@ class Ingester:
             path = Path(ref.url)
             if not path.exists():
                 raise SourceError(f"{ref.url}: no such file")
+            _check_readable(path, ref.url)
         return self._transcribe(path, ref.url, ref.segment, title=article.title)
 
     def _publisher_transcript(self, ref: AudioRef, article: Article, fetched_from: Optional[str]) -> tuple[Source, Transcript]:
         from .sources.transcripts import read_publisher_transcript
 
+        fetching.check_reference(ref.transcript_url, fetched_from)
         fetched = self.fetcher.fetch(ref.transcript_url, kind="transcript", found_in=fetched_from)
         transcript = read_publisher_transcript(
             fetched.path.read_bytes(), ref.transcript_type or fetched.content_type or "", location=ref.transcript_url
@@ -312,7 +335,7 @@ class Ingester:
             id=source_id,
             kind="audio",
             title=ref.title or article.title,
-            location=ref.url,
+            location=fetching.redact_url(ref.url),
             segment=ref.segment,
             duration=transcript.duration or (transcript.segments[-1].end if transcript.segments else 0.0),
             language=transcript.language or None,
@@ -334,6 +357,37 @@ class Ingester:
                 self._ingest_article(item, [], fetched_from=fetched_from, report=report, key=key)
             except IndexerError as e:
                 report.failures.append(Failure(item.title, str(e)))
+
+
+@contextlib.contextmanager
+def _interrupt_after() -> Iterator[None]:
+    """Hold Ctrl-C until the block ends, so a commit and the report of it happen both or neither.
+
+    Only on the main thread with Python's own SIGINT handler in place; elsewhere the block runs as is.
+    """
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    received: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if received:
+            raise KeyboardInterrupt
+
+
+def _check_readable(path: Path, name: str) -> None:
+    """Raise SourceError with the reason when a local file cannot be opened (permissions, a dangling link)."""
+    try:
+        with open(path, "rb"):
+            pass
+    except IsADirectoryError:
+        return
+    except OSError as e:
+        raise SourceError(f"{name}: cannot read ({e.strerror or e})") from e
+
 
 def _is_local_audio(name: str) -> bool:
     return not fetching.is_url(name) and classify.by_name(Path(name)) == "audio" and Path(name).is_file()

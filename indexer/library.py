@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from typing import Iterable, Optional
 
 from . import audio
 from .errors import NotFoundError, SourceError
 from .index import TextIndex
-from .ingest import Ingester, IngestReport
+from .ingest import Ingester, IngestReport, Interrupted
 from .models import Hit, Source, SourceKind, Transcript
 from .paths import default_cache_dir, default_index_dir
 from .sources import fetch as fetching
@@ -140,11 +141,18 @@ class Index:
         """
         with fetching.Fetcher(self.cache_dir / "downloads", self.fetch_options) as fetcher:
             ingester = Ingester(self._text, self.transcriber, fetcher, force_asr=force_asr, feed_limit=limit)
+            interrupted = False
             try:
                 return ingester.ingest([str(s) for s in sources], attach=[str(a) for a in audio])
+            except Interrupted:
+                # Out at once: finished transcripts are cached for the next run, and the chunk
+                # being recognised is not waited for.
+                interrupted = True
+                threading.Thread(target=self.transcriber.close, daemon=True).start()
+                raise
             finally:
-                # The batch's background recognition ends with it; the model stays loaded.
-                self.transcriber.close()
+                if not interrupted:  # the batch's background recognition ends with it; the model stays loaded
+                    self.transcriber.close()
 
     def search(self, query: str, *, limit: int = 10, kind: Optional[SourceKind] = None) -> list[Hit]:
         """Hits for a Whoosh-syntax query (AND, OR, NOT, "phrases", prefix*), best first."""

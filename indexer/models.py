@@ -5,8 +5,9 @@ Records are plain dataclasses; dicts appear only at the JSON edge (``to_dict``/`
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
-from typing import Iterator, Literal, Optional, Tuple
+from typing import Any, Iterator, Literal, Optional, Tuple
 
 SourceKind = Literal["audio", "article"]
 # A time range of a file in seconds, ``(start, end)``; ``end`` None runs to the end of the file. The README
@@ -73,24 +74,68 @@ class Transcript:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Transcript":
-        segments = [
-            Segment(
-                start=s["start"],
-                end=s["end"],
-                text=s["text"],
-                words=[Word(**w) for w in s.get("words", [])],
+        """Read a transcript back from JSON, checking every field, since the JSON may be a damaged file.
+
+        Raises:
+          ValueError: a field is missing, of the wrong type, or a time is not a finite number >= 0.
+        """
+        if not isinstance(data, dict) or not isinstance(data.get("segments"), list):
+            raise ValueError('a transcript is an object with a "segments" list')
+        segments = []
+        for s in data["segments"]:
+            if not isinstance(s, dict):
+                raise ValueError("a segment is not an object")
+            words = s.get("words", [])
+            if not isinstance(words, list):
+                raise ValueError('a segment\'s "words" is not a list')
+            segments.append(
+                Segment(
+                    start=_time(s.get("start")),
+                    end=_time(s.get("end")),
+                    text=_text(s.get("text")),
+                    words=[_word(w) for w in words],
+                )
             )
-            for s in data["segments"]
-        ]
         return cls(
             segments=segments,
-            language=data.get("language", ""),
-            duration=data.get("duration", 0.0),
-            source_id=data.get("source_id"),
-            engine=data.get("engine", ""),
-            model=data.get("model", ""),
-            origin=data.get("origin", "asr"),
+            language=_text(data.get("language", "")),
+            duration=_time(data.get("duration", 0.0)),
+            source_id=_optional_text(data.get("source_id")),
+            engine=_text(data.get("engine", "")),
+            model=_text(data.get("model", "")),
+            origin=_text(data.get("origin", "asr")),
         )
+
+
+def _time(value: Any) -> float:
+    """A time in seconds from JSON: a finite number >= 0 (not a bool, a string, NaN or Infinity)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"not a time in seconds: {value!r}")
+    return float(value)
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"not a string: {value!r}")
+    return value
+
+
+def _optional_text(value: Any) -> Optional[str]:
+    return None if value is None else _text(value)
+
+
+def _word(data: Any) -> Word:
+    if not isinstance(data, dict):
+        raise ValueError("a word is not an object")
+    probability = data.get("probability", 1.0)
+    if isinstance(probability, bool) or not isinstance(probability, (int, float)) or not math.isfinite(probability):
+        raise ValueError(f"not a probability: {probability!r}")
+    return Word(start=_time(data.get("start")), end=_time(data.get("end")), word=_text(data.get("word")), probability=float(probability))
+
+
+def _finite(value: Optional[float]) -> Optional[float]:
+    """None for NaN and infinities, which JSON cannot carry."""
+    return value if value is None or math.isfinite(value) else None
 
 
 @dataclass
@@ -147,6 +192,7 @@ class Source:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["segment"] = list(self.segment) if self.segment else None
+        data["duration"] = _finite(self.duration)
         return data
 
     @classmethod
@@ -175,6 +221,8 @@ class Hit:
 
     def to_dict(self) -> dict:
         data = asdict(self)
+        for key in ("score", "start", "end"):
+            data[key] = _finite(data[key])
         if self.kind == "article":
             for key in ("audio", "start", "end"):
                 data.pop(key)

@@ -352,7 +352,7 @@ def test_connection_refused(fetcher: Fetcher) -> None:
         ("ftp://example.com/x.mp3", "ftp://example.com/x.mp3: unsupported URL scheme ftp: (only http and https are fetched)"),
         ("file:///etc/passwd", "file:///etc/passwd: unsupported URL scheme file: (only http and https are fetched)"),
         ("episode.mp3", "episode.mp3: not a valid http(s) URL"),
-        ("http://[::1/x", "http://[::1/x: not a valid http(s) URL"),
+        ("http://[::1/x", "http://[::1/x: not a valid URL (Invalid IPv6 URL)"),
     ],
 )
 def test_bad_scheme(fetcher: Fetcher, no_connections: list, url: str, message: str) -> None:
@@ -536,8 +536,8 @@ def test_redirect_of_user_url_on_a_public_host_into_private_space_is_refused(
     monkeypatch.setattr(
         fetch_module,
         "_resolve",
-        lambda host, port: [fetch_module.ipaddress.ip_address("93.184.216.34")]
-        if host == "localhost" else real_resolve(host, port),
+        lambda host, port, resolver=None: [fetch_module.ipaddress.ip_address("93.184.216.34")]
+        if host == "localhost" else real_resolve(host, port, resolver),
     )
     site.away_target = other_site.url("/page")
     user_url = f"http://localhost:{site.port}/away"

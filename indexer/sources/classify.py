@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal, Optional
 
 from ..audio import AUDIO_EXTENSIONS, probe
-from ..errors import AudioError, SourceError
+from ..errors import ArticleError, AudioError, SourceError
 from ..models import Article
 
 InputKind = Literal["audio", "html", "text", "feed"]
@@ -58,11 +59,28 @@ def by_content(path: Path, content_type: Optional[str], *, name: str) -> InputKi
     raise SourceError(f"{name}: not an audio file, article or feed")
 
 
+# Parsing time and memory grow with a page's size (a 50 MB page took a minute and 1 GB); news
+# pages are rarely over 2 MB, and a text article is far smaller than its page.
+MAX_ARTICLE_BYTES = 8_000_000
+# Share of control characters above which a "text" file is binary data, not an article.
+_MAX_CONTROL_SHARE = 0.01
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+
+
 def read_article(path: Path, kind: InputKind, location: str) -> Article:
-    """Parse a local HTML or text file (possibly a download) into an Article with its embedded audio."""
+    """Parse a local HTML or text file (possibly a download) into an Article with its embedded audio.
+
+    Raises:
+      ArticleError: the file is over MAX_ARTICLE_BYTES, or a text file is binary data.
+    """
     from .html import read_html_article
     from .text import read_text_article
 
+    size = path.stat().st_size
+    if size > MAX_ARTICLE_BYTES:
+        raise ArticleError(
+            f"{location}: {size / 1e6:.0f} MB is too large for an article page (at most {MAX_ARTICLE_BYTES // 1_000_000} MB)"
+        )
     data = path.read_bytes()
     if kind == "html":
         return read_html_article(data, location)
@@ -70,4 +88,7 @@ def read_article(path: Path, kind: InputKind, location: str) -> Article:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         text = data.decode("latin-1")
+    controls = len(_CONTROL_CHARACTERS.findall(text))
+    if "\0" in text or controls > _MAX_CONTROL_SHARE * len(text):
+        raise ArticleError(f"{location}: not a text article (binary data: {controls} control characters)")
     return read_text_article(text, location)

@@ -55,7 +55,8 @@ def parse_media_fragment(url: str) -> Tuple[str, Optional[TimeRange]]:
       SourceError: the ``t`` dimension is present but malformed, uses an unsupported time format
         (SMPTE, wall clock), or ends before it starts.
     """
-    bare, fragment = urldefrag(url)
+    # Split by hand: urldefrag parses the whole URL and raises on "//]#" or an unclosed "[".
+    bare, _, fragment = url.partition("#")
     if not fragment:
         return bare, None
     value: Optional[str] = None
@@ -171,7 +172,17 @@ def find_embedded_audio(html: Union[str, bytes, "lxml.html.HtmlElement"], base: 
     for element in tree.iter("base"):
         href = (element.get("href") or "").strip()
         if href:
-            document_base = _resolve_base(href, base)
+            try:
+                resolved_base = _resolve_base(href, base)
+            except SourceError as e:
+                logger.warning("%s: ignoring its <base href>: %s", base, e)
+                break
+            # A page from the web may only lead to the web: <base href="file:///"> would turn its
+            # links into local paths.
+            if _is_url(base) and not _is_url(resolved_base):
+                logger.warning("%s: ignoring <base href=%r>, which is not a web address", base, href)
+                break
+            document_base = resolved_base
             break
 
     # A page saved to disk keeps root-relative links ("/audio/x.mp3") to files the browser did not
@@ -208,7 +219,7 @@ def _canonical_url(tree: "lxml.html.HtmlElement") -> Optional[str]:
             url = (element.get("content") or "").strip()
         else:
             continue
-        if urlsplit(url).scheme in ("http", "https"):
+        if _is_url(url) and urlsplit(url).scheme in ("http", "https"):
             return url
     return None
 
@@ -310,7 +321,11 @@ def _make_ref(reference: str, title: Optional[str], base: str) -> Optional[Audio
     reference = reference.strip()
     if not reference or reference.lower().startswith(_IGNORED_SCHEMES) or reference.startswith("#"):
         return None
-    resolved = resolve_reference(reference, base)
+    try:
+        resolved = resolve_reference(reference, base)
+    except SourceError as e:
+        logger.warning("%s; skipping it", e)
+        return None
     try:
         url, segment = parse_media_fragment(resolved)
     except SourceError as e:
@@ -325,8 +340,19 @@ def resolve_reference(reference: str, base: str) -> str:
     Absolute URLs are returned as they are; with a URL base, relative references are joined the
     way a browser joins them; with a local path base, they become absolute local paths (a fragment
     is kept, as ``path#t=...``, so the caller can still read it).
+
+    Raises:
+      SourceError: the reference (or the base) is not a valid URL, e.g. ``http://[::1`` or ``//[``.
     """
-    reference = reference.strip()
+    try:
+        resolved = _resolve_reference(reference.strip(), base)
+        urlsplit(resolved).port  # noqa: B018 -- raises on "http://[" and on a port out of range
+        return resolved
+    except ValueError as e:  # urllib's "Invalid IPv6 URL", a port out of range
+        raise SourceError(f"{reference.strip()!r}: not a valid URL ({e})") from e
+
+
+def _resolve_reference(reference: str, base: str) -> str:
     if _is_url(reference):
         return reference
     if reference.startswith("//"):
@@ -357,7 +383,10 @@ def _local_path(base: str) -> str:
 
 
 def _is_url(text: str) -> bool:
-    scheme = urlsplit(text).scheme.lower()
+    try:
+        scheme = urlsplit(text).scheme.lower()
+    except ValueError:  # an unclosed IPv6 bracket
+        return False
     # Windows drive letters ("C:\\...") parse as a one-letter scheme.
     return len(scheme) > 1 and scheme != "file"
 
@@ -370,7 +399,7 @@ def _dedup_url(url: str) -> str:
 
 
 def _has_audio_extension(href: str) -> bool:
-    path = urlsplit(href.strip()).path
+    path = urldefrag(href.strip())[0].partition("?")[0]
     extension = os.path.splitext(unquote(path))[1].lower().lstrip(".")
     return extension in AUDIO_EXTENSIONS
 

@@ -12,6 +12,7 @@ import calendar
 import io
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -96,7 +97,16 @@ def read_feed(data: bytes, location: str) -> list[Article]:
     # A BytesIO, not the bytes: feedparser treats a string argument as a URL or a file name.
     # No content-location either: feedparser would then "resolve" plain guids like "ep-2" into
     # URLs; relative references are resolved here instead, against ``location``.
-    parsed = feedparser.parse(io.BytesIO(data), response_headers={"content-type": "application/xml"})
+    try:
+        parsed = feedparser.parse(io.BytesIO(data), response_headers={"content-type": "application/xml"})
+    except (ValueError, LookupError):
+        # feedparser trusts the XML declaration's encoding and fails on "\x95" or "\x00"; without the
+        # declaration it detects the encoding from the bytes.
+        data = _drop_encoding_declaration(data)
+        try:
+            parsed = feedparser.parse(io.BytesIO(data), response_headers={"content-type": "application/xml"})
+        except (ValueError, LookupError) as e:
+            raise FeedError(f"{location}: unreadable feed ({_one_line(e)})") from e
     entries = list(parsed.entries)
     if not entries:
         if parsed.get("version"):
@@ -161,8 +171,11 @@ def _entry_article(
                 [_Transcript(found.get("url", ""), found.get("type", ""), found.get("language", ""))], feed_language
             )
         if transcript is not None:
-            ref.transcript_url = resolve_reference(transcript.url, location)
-            ref.transcript_type = transcript.type
+            try:
+                ref.transcript_url = resolve_reference(transcript.url, location)
+                ref.transcript_type = transcript.type
+            except SourceError as e:
+                logger.warning("%s: ignoring a transcript: %s", location, e)
         audio.append(ref)
 
     article = Article(
@@ -176,6 +189,11 @@ def _entry_article(
         guid=guid or None,
     )
     return article, (moment.timestamp() if moment else None)
+
+
+def _drop_encoding_declaration(data: bytes) -> bytes:
+    """The feed without the ``encoding="..."`` of its XML declaration."""
+    return re.sub(rb"^(\s*<\?xml[^>]*?)\sencoding\s*=\s*(\"[^\"]*\"|'[^']*')", rb"\1", data, count=1)
 
 
 def _entry_datetime(entry) -> Optional[datetime]:
@@ -196,7 +214,13 @@ def _entry_datetime(entry) -> Optional[datetime]:
 
 def _enclosure_url(entry, location: str) -> Optional[str]:
     href = _raw_enclosure(entry)
-    return resolve_reference(href, location) if href else None
+    if not href:
+        return None
+    try:
+        return resolve_reference(href, location)
+    except SourceError as e:
+        logger.warning("%s: skipping an enclosure: %s", location, e)
+        return None
 
 
 def _raw_enclosure(entry) -> Optional[str]:
@@ -212,7 +236,7 @@ def _raw_enclosure(entry) -> Optional[str]:
         kind = (candidate.get("type") or "").lower()
         if not href:
             continue
-        extension = os.path.splitext(urlsplit(href).path)[1].lower().lstrip(".")
+        extension = os.path.splitext(href.split("#", 1)[0].split("?", 1)[0])[1].lower().lstrip(".")
         # A declared type decides (image/jpeg, application/pdf are not episodes); without one,
         # the extension does, and an extensionless enclosure ("/play?id=5") is taken as audio.
         if kind.startswith(("audio", "video")) or (not kind and (extension in AUDIO_EXTENSIONS or not extension)):
@@ -224,12 +248,17 @@ def _entry_link(entry, location: str) -> Optional[str]:
     link = (entry.get("link") or "").strip()
     if not link:
         return None
-    if urlsplit(link).scheme in ("http", "https"):
-        return link
-    # feedparser copies a guid into ``link`` when the guid may be a permalink; "ep-2" is not one.
-    if entry.get("guidislink") or urlsplit(location).scheme not in ("http", "https"):
+    try:
+        if urlsplit(link).scheme in ("http", "https"):
+            urlsplit(link).port  # noqa: B018 -- raises on a port out of range
+            return link
+        # feedparser copies a guid into ``link`` when the guid may be a permalink; "ep-2" is not one.
+        if entry.get("guidislink") or urlsplit(location).scheme not in ("http", "https"):
+            return None
+        return resolve_reference(link, location)
+    except (ValueError, SourceError) as e:
+        logger.warning("%s: ignoring an item's link %r: %s", location, link, e)
         return None
-    return resolve_reference(link, location)
 
 
 def _show_notes(entry) -> list[str]:

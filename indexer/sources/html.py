@@ -204,7 +204,7 @@ def html_to_paragraphs(html: str) -> list[str]:
         return plain_text_paragraphs(unescape(html))
     try:
         root = lxml.html.fragment_fromstring(html, create_parent="div")
-    except (lxml.etree.ParserError, ValueError):
+    except (lxml.etree.ParserError, ValueError, AssertionError):  # lxml asserts on a document without a body
         return plain_text_paragraphs(html)
     paragraphs: list[str] = []
     current: list[str] = []
