@@ -110,7 +110,7 @@ def read_html_article(html: Union[str, bytes], location: str) -> Article:
         date=_precise_date(tree, document.date) if document.date else None,
         author=_clean(document.author),
         url=_clean(document.url) or url,
-        audio=find_embedded_audio(tree, location),
+        audio=find_embedded_audio(tree, location, paragraphs=paragraphs, title=title),
     )
 
 
