@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from html import unescape
 from typing import Iterator, Optional, Union
 from urllib.parse import urlsplit
@@ -81,6 +82,9 @@ def read_html_article(html: Union[str, bytes], location: str) -> Article:
         # Deduplication is cross-document (an LRU cache shared by calls): it would hide a page
         # that is ingested twice, which is the pipeline's decision, not the parser's.
         deduplicate=False,
+        # Without trafilatura's fallback extractors (jusText, readability): on real pages they bring
+        # back captions, sidebars and teasers more often than text (bench/RESULTS.md, "Real pages").
+        fast=True,
     )
     document = trafilatura.bare_extraction(tree, with_metadata=True, **options)
     if document is None or document.body is None:
@@ -96,7 +100,7 @@ def read_html_article(html: Union[str, bytes], location: str) -> Article:
         body = strict.body
 
     paragraphs = list(_body_paragraphs(body))
-    title = _clean(document.title) or title_from_location(location)
+    title = _headline(tree, _clean(document.title), _clean(document.sitename)) or title_from_location(location)
     # Some pages repeat the headline as the first block of the body.
     if paragraphs and paragraphs[0].casefold() == title.casefold():
         paragraphs.pop(0)
@@ -112,6 +116,28 @@ def read_html_article(html: Union[str, bytes], location: str) -> Article:
         url=_clean(document.url) or url,
         audio=find_embedded_audio(tree, location, paragraphs=paragraphs, title=title),
     )
+
+
+# How page titles join the headline and the site's name: "Headline | Site", "Headline - Site".
+_TITLE_SEPARATORS = re.compile(r"\s+[|\-–—«»·:]{1,2}\s+")
+
+
+def _headline(tree: lxml.html.HtmlElement, title: Optional[str], sitename: Optional[str]) -> Optional[str]:
+    """The article's headline: the page's ``<h1>`` when the title contains it (the title adds the site's
+    name), else the title without a part that is the site's name."""
+    if not title:
+        return None
+    folded = title.casefold()
+    for heading in tree.iter("h1"):
+        text = _clean(heading.text_content())
+        if text and len(text) >= 8 and text != title and text.casefold() in folded:
+            return text
+    if sitename:
+        parts = _TITLE_SEPARATORS.split(title)
+        kept = [part for part in parts if part.strip().casefold() != sitename.casefold()]
+        if kept and len(kept) < len(parts):
+            return _TITLE_SEPARATORS.search(title) and " - ".join(kept) if len(kept) > 1 else kept[0]
+    return title
 
 
 def _body_paragraphs(body: lxml.etree._Element) -> Iterator[str]:
