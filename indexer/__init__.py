@@ -23,6 +23,7 @@ from .errors import (
     UnsafeURLError,
 )
 from .ingest import Failure, IngestReport
+from .inspect import Inspection, inspect
 from .library import Index, transcribe
 from .models import Article, AudioRef, Hit, Segment, Source, Transcript, Word
 from .asr.base import DecodeOptions
@@ -43,6 +44,7 @@ __all__ = [
     "IndexUnavailableError",
     "IndexerError",
     "IngestReport",
+    "Inspection",
     "ModelError",
     "NoSpeechError",
     "NotFoundError",
@@ -54,5 +56,6 @@ __all__ = [
     "UnsafeURLError",
     "Word",
     "__version__",
+    "inspect",
     "transcribe",
 ]

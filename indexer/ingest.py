@@ -317,7 +317,9 @@ class Ingester:
     def _embedded_audio(self, ref: AudioRef, article: Article, fetched_from: Optional[str]) -> tuple[Source, Transcript]:
         if ref.transcript_url and not self.force_asr:
             return self._publisher_transcript(ref, article, fetched_from)
-        if fetching.is_url(ref.url):
+        if ref.type in ("player", "hls"):
+            path = self._player_media(ref, fetched_from)
+        elif fetching.is_url(ref.url):
             fetched = self._download(ref.url, kind="audio", found_in=fetched_from)
             path = fetched.path
         else:
@@ -325,6 +327,19 @@ class Ingester:
             if not path.exists():
                 raise SourceError(f"{ref.url}: no such file")
         return self._transcribe(path, ref.url, ref.segment, title=article.title)
+
+    def _player_media(self, ref: AudioRef, fetched_from: Optional[str]) -> Path:
+        """A player page resolved by yt-dlp, or an HLS playlist, downloaded with the indexer's fetcher."""
+        from .sources import players
+
+        url, kind = ref.url, ref.type
+        if kind == "player":
+            resolved = players.resolve(ref.url, self.fetcher, found_in=fetched_from)
+            url, kind = resolved.url, resolved.type
+            logger.info("%s plays %s", ref.url, url)
+        if kind == "hls":
+            return players.download_hls(url, self.fetcher, found_in=fetched_from, dest_dir=self.fetcher.cache_dir / "hls")
+        return self._download(url, kind="audio", found_in=fetched_from).path
 
     def _publisher_transcript(self, ref: AudioRef, article: Article, fetched_from: Optional[str]) -> tuple[Source, Transcript]:
         from .sources.transcripts import read_publisher_transcript
