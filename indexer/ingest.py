@@ -274,6 +274,10 @@ class Ingester:
                 continue
             existing = self.index.source(source.id)
             links = existing.article_ids if existing else []
+            if existing and links:
+                # The same bytes found at another URL: hits name the first article, so the audio
+                # keeps that article's URL and title too.
+                source.location, source.title = existing.location, existing.title
             source.article_ids = links + [this_id] if this_id not in links else links
             audio_sources.append(source)
             transcripts[source.id] = transcript
@@ -315,7 +319,8 @@ class Ingester:
         return updated
 
     def _embedded_audio(self, ref: AudioRef, article: Article, fetched_from: Optional[str]) -> tuple[Source, Transcript]:
-        if ref.transcript_url and not self.force_asr:
+        # An item published with a transcript and no audio has nothing to recognise.
+        if ref.transcript_url and (not self.force_asr or ref.found_by == "podcast:transcript"):
             return self._publisher_transcript(ref, article, fetched_from)
         if ref.type in ("player", "hls"):
             path = self._player_media(ref, fetched_from)

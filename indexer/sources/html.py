@@ -26,6 +26,7 @@ logger = logging.getLogger("indexer")
 __all__ = [
     "find_embedded_audio",
     "html_to_paragraphs",
+    "looks_like_markup",
     "plain_text_paragraphs",
     "looks_like_html",
     "parse_media_fragment",
@@ -260,6 +261,14 @@ def html_to_paragraphs(html: str) -> list[str]:
     walk(root)
     flush()
     return paragraphs
+
+
+_MARKUP = re.compile(r"</?(?:p|br|div|ul|ol|li|a|b|i|em|strong|span|h[1-6]|blockquote|img|table|tr|td)\b[^<>]*>", re.IGNORECASE)
+
+
+def looks_like_markup(text: str) -> bool:
+    """Whether text labelled plain holds HTML elements (``<p>``, ``<br>``, ``<ul><li>`` ...)."""
+    return bool(_MARKUP.search(text))
 
 
 def plain_text_paragraphs(text: str) -> list[str]:
