@@ -23,6 +23,7 @@ from ..audio import AUDIO_EXTENSIONS
 from ..errors import SourceError
 from ..models import AudioRef
 from .fetch import is_url
+from .text import collapse_whitespace as _clean
 
 logger = logging.getLogger("indexer")
 
@@ -783,10 +784,3 @@ def _as_list(value) -> list:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
-
-
-def _clean(text: Optional[str]) -> Optional[str]:
-    if not text:
-        return None
-    cleaned = " ".join(text.split())
-    return cleaned or None

@@ -19,7 +19,7 @@ import lxml.html
 from ..errors import ArticleError
 from ..models import Article
 from .embeds import find_embedded_audio, looks_like_html, parse_media_fragment
-from .text import format_datetime, parse_datetime, title_from_location
+from .text import collapse_whitespace as _clean, format_datetime, parse_datetime, title_from_location
 
 logger = logging.getLogger("indexer")
 
@@ -287,9 +287,3 @@ def plain_text_paragraphs(text: str) -> list[str]:
 
 def _is_web_url(location: str) -> bool:
     return urlsplit(location).scheme.lower() in ("http", "https")
-
-
-def _clean(text: Optional[str]) -> Optional[str]:
-    if not text:
-        return None
-    return " ".join(text.split()) or None
