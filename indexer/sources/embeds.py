@@ -284,6 +284,10 @@ def _make_find(
     reference = reference.strip()
     if not reference or reference.lower().startswith(_IGNORED_SCHEMES) or reference.startswith("#"):
         return None
+    if any(character in reference for character in "'\"<> \n") or "+ " in reference:
+        # Script that builds a URL ("...?cache-buster=' + Math.random()"), copied into the markup.
+        logger.info("skipping %s in %s: script, not a URL", reference[:80], found_by)
+        return None
     resolved = resolve_reference(reference, base)
     try:
         url, segment = parse_media_fragment(resolved)

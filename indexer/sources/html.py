@@ -105,6 +105,10 @@ def read_html_article(html: Union[str, bytes], location: str) -> Article:
     # Some pages repeat the headline as the first block of the body.
     if paragraphs and paragraphs[0].casefold() == title.casefold():
         paragraphs.pop(0)
+    elif paragraphs and _generic(title, paragraphs, tree) and _looks_like_headline(paragraphs[0]):
+        # A site-wide title ("News from The Associated Press") names nothing the article says; the
+        # article's first block, a short line without a full stop, is its headline.
+        title = paragraphs.pop(0)
     if not paragraphs:
         raise ArticleError(f"{location}: no article text found in the page")
 
@@ -141,11 +145,31 @@ def _headline(tree: lxml.html.HtmlElement, title: Optional[str], sitename: Optio
     return title
 
 
+# trafilatura's block elements; a table cell holding them is page layout, not a table of data.
+_BLOCKS_IN_CELLS = frozenset("p head list quote table".split())
+
+
+def _generic(title: str, paragraphs: list[str], tree: lxml.html.HtmlElement) -> bool:
+    """Whether the title heads nothing in the page and no word of it (of five letters or more)
+    occurs in the article's lead."""
+    for heading in tree.iter("h1", "h2"):
+        if (_clean(heading.text_content()) or "").casefold() == title.casefold():
+            return False
+    words = {word for word in re.findall(r"\w{5,}", title.casefold())}
+    body = " ".join(paragraphs[:4]).casefold()
+    return bool(words) and not any(re.search(rf"\b{re.escape(word)}\b", body) for word in words)
+
+
+def _looks_like_headline(paragraph: str) -> bool:
+    return len(paragraph.split()) <= 20 and not paragraph.rstrip().endswith((".", ":", ";", ","))
+
+
 def _body_paragraphs(body: lxml.etree._Element) -> Iterator[str]:
     """Paragraph texts from trafilatura's output tree (``p``, ``head``, ``list``, ``quote``, ``table`` ...)."""
     # trafilatura turns <br> into <lb/>; give it a space so the words on either side stay apart.
     for line_break in body.iter("lb"):
-        line_break.tail = " " + (line_break.tail or "")
+        if not (line_break.tail or "").startswith(" "):
+            line_break.tail = " " + (line_break.tail or "")
     for block in body:
         tag = block.tag if isinstance(block.tag, str) else ""
         if tag == "list":
@@ -153,8 +177,13 @@ def _body_paragraphs(body: lxml.etree._Element) -> Iterator[str]:
             yield from (item for item in items if item)
         elif tag == "table":
             for row in block.iter("row"):
-                cells = [_text(cell) for cell in row.iterchildren("cell")]
-                line = " | ".join(cell for cell in cells if cell)
+                cells = list(row.iterchildren("cell"))
+                if any(child.tag in _BLOCKS_IN_CELLS for cell in cells for child in cell):
+                    # A layout table: its cells hold the article's paragraphs, each one of its own.
+                    for cell in cells:
+                        yield from _body_paragraphs(cell)
+                    continue
+                line = " | ".join(text for text in (_text(cell) for cell in cells) if text)
                 if line:
                     yield line
         elif tag == "quote" and len(block) and all(child.tag in ("p", "lb") for child in block):
