@@ -81,6 +81,10 @@ class Ingester:
         self.feed_limit = feed_limit
         # Audio sources transcribed and not yet written, by id: (source, transcript, input name).
         self._unwritten: dict[str, tuple[Source, Transcript, str]] = {}
+        # Pages read ahead of their turn (with the URL they came from) and embedded audio downloaded
+        # ahead, so that a batch's audio is recognised in the background (see _prefetch).
+        self._pages: dict[str, tuple[Article, Optional[str]]] = {}
+        self._media: dict[str, Path] = {}
 
     def ingest(self, inputs: Iterable[str], *, attach: Iterable[str] = ()) -> IngestReport:
         """Ingest every input; ``attach`` is audio (paths or URLs) embedded in each article given."""
@@ -138,8 +142,68 @@ class Ingester:
         their turn shows a progress bar, as does a short file ingested on its own.
         """
         local = [Path(n) for n in items if isinstance(n, str) and _is_local_audio(n)]
-        if len(local) > 1:  # no model is loaded for a batch of articles
+        pages = [n for n in items if isinstance(n, str) and not _is_local_audio(n)]
+        if len(pages) > 1:
+            local += self._read_pages_ahead(pages)
+        if len(local) > 1:  # no model is loaded for a batch of articles without audio
             self.transcriber.prefetch(local)
+
+    def _read_pages_ahead(self, names: list[str]) -> list[Path]:
+        """Read a batch's pages and download the audio they embed, so that it is recognised in the
+        background, several short files to a stream, while the first articles are written.
+
+        Returns the downloaded (or local) audio files; the articles and downloads are kept for
+        :meth:`_ingest_one`. A page or file that fails here is left for its turn, which reports it.
+        """
+        paths: list[Path] = []
+        for name in names:
+            try:
+                if classify.by_name(urlsplit(name).path if fetching.is_url(name) else name) == "feed":
+                    continue
+                article, fetched_from = self._read_page(name)
+            except IndexerError:
+                continue
+            if article is None:
+                continue
+            self._pages[name] = (article, fetched_from)
+            for ref in article.audio:
+                if ref.segment or ref.type not in ("audio", "video") or (ref.transcript_url and not self.force_asr):
+                    continue
+                try:
+                    paths.append(self._media_file(ref.url, fetched_from))
+                except IndexerError:
+                    continue
+        return paths
+
+    def _read_page(self, name: str) -> tuple[Optional[Article], Optional[str]]:
+        """The article a page or text file holds (None for audio and feeds), and the URL it came from."""
+        if fetching.is_url(name):
+            location = parse_media_fragment(name)[0]
+            if classify.by_name(urlsplit(location).path) == "audio":
+                return None, None
+            fetched = self._download(location, kind="page", found_in=None)
+            kind = classify.by_content(fetched.path, fetched.content_type, name=urlsplit(fetched.url).path)
+            if kind not in ("html", "text"):
+                return None, None
+            return classify.read_article(fetched.path, kind, fetched.url), fetched.url
+        path = Path(name)
+        if not path.is_file():
+            return None, None
+        kind = classify.by_content(path, None, name=name)
+        if kind not in ("html", "text"):
+            return None, None
+        return classify.read_article(path, kind, str(path.resolve())), None
+
+    def _media_file(self, url: str, fetched_from: Optional[str]) -> Path:
+        """An embedded audio file on disk: downloaded once per batch, or the local file itself."""
+        if not fetching.is_url(url):
+            path = Path(url)
+            if not path.exists():
+                raise SourceError(f"{url}: no such file")
+            return path
+        if url not in self._media:
+            self._media[url] = self._download(url, kind="audio", found_in=fetched_from).path
+        return self._media[url]
 
     # -- inputs ----------------------------------------------------------------------------------
 
@@ -160,6 +224,10 @@ class Ingester:
             yield str(path)
 
     def _ingest_one(self, name: str, attach: list[str], report: IngestReport) -> None:
+        if name in self._pages:
+            article, fetched_from = self._pages.pop(name)
+            self._ingest_article(article, [], fetched_from=fetched_from, report=report)
+            return
         if fetching.is_url(name):
             location, span = parse_media_fragment(name)
             # The name decides the size cap: audio may be gigabytes, a page should not be.
@@ -324,13 +392,8 @@ class Ingester:
             return self._publisher_transcript(ref, article, fetched_from)
         if ref.type in ("player", "hls"):
             path = self._player_media(ref, fetched_from)
-        elif fetching.is_url(ref.url):
-            fetched = self._download(ref.url, kind="audio", found_in=fetched_from)
-            path = fetched.path
         else:
-            path = Path(ref.url)
-            if not path.exists():
-                raise SourceError(f"{ref.url}: no such file")
+            path = self._media_file(ref.url, fetched_from)
         return self._transcribe(path, ref.url, ref.segment, title=article.title)
 
     def _player_media(self, ref: AudioRef, fetched_from: Optional[str]) -> Path:
