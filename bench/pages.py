@@ -1,12 +1,18 @@
-"""Real pages: how much of each page's own media, title and text the indexer finds.
+"""Real pages: how much of each page's own media, title and text the indexer finds; a batch of pages' speed.
 
     python bench/pages.py [--verbose]
+    python bench/pages.py batch [--pages N] [--seconds S] [--code DIR]
 
 Reads the pages of tests/data/corpus/pages (real pages from public test corpora, see SOURCES.md there)
 the way ``ingest`` reads a downloaded page, offline, and scores them against expected.json: pages whose
 media were all found, partly found or not found, false media (a file that is not the page's own, or the
 same recording twice), boilerplate phrases kept in the body, body phrases found and titles. Prints a
 markdown table and a one-line summary.
+
+``batch`` serves N pages over a loopback server, each embedding an S-second clip of the sample speech,
+and ingests them in one call with an empty cache: the wall time against the audio's duration, then
+the same clips as a folder of audio files. ``--code DIR`` runs another checkout's ``indexer`` (to
+measure before and after).
 """
 
 from __future__ import annotations
@@ -20,7 +26,10 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+if "--code" in sys.argv:
+    sys.path.insert(0, str(Path(sys.argv[sys.argv.index("--code") + 1]).resolve()))
+else:
+    sys.path.insert(0, str(HERE.parent))
 
 from indexer.errors import IndexerError  # noqa: E402
 from indexer.sources.html import read_html_article  # noqa: E402
@@ -37,8 +46,16 @@ def score_page(name: str, expected: dict) -> dict:
     try:
         article = read_html_article(data, expected["url"])
     except IndexerError as e:
-        return {"name": name, "error": str(e), "media": "none", "false": 0, "leaks": len(expected["without"]),
-                "phrases": 0, "title": False, "found": []}
+        return {
+            "name": name,
+            "error": str(e),
+            "media": "none",
+            "false": 0,
+            "leaks": len(expected["without"]),
+            "phrases": 0,
+            "title": False,
+            "found": [],
+        }
     urls = [ref.url for ref in article.audio]
     wanted = expected["media"]
     allowed = wanted + expected.get("optional_media", [])
@@ -65,9 +82,103 @@ def score_page(name: str, expected: dict) -> dict:
     }
 
 
+def bench_batch(pages: int, seconds: float) -> None:
+    """Ingest ``pages`` loopback pages each embedding a clip, then the same clips as a folder."""
+    import shutil
+    import subprocess
+    import tempfile
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from indexer import Index, audio
+
+    sample = HERE.parent / "samples" / "seed_article.mp3"
+    work = Path(tempfile.mkdtemp(prefix="bench-pages-"))
+    clips = work / "clips"
+    clips.mkdir()
+    total = audio.probe(sample).duration
+    count = min(pages, int(total // seconds))
+    for i in range(count):
+        subprocess.run(
+            [
+                audio.ffmpeg_exe(),
+                "-loglevel",
+                "error",
+                "-y",
+                "-ss",
+                str(i * seconds),
+                "-t",
+                str(seconds),
+                "-i",
+                str(sample),
+                "-b:a",
+                "64k",
+                str(clips / f"clip{i:02d}.mp3"),
+            ],
+            check=True,
+        )
+    routes = {}
+    for i in range(count):
+        routes[f"/story/{i}"] = (
+            "text/html",
+            f"<html><head><title>Story {i}</title></head><body><article><h1>Story {i}</h1><p>{'The harbour council met again. ' * 12}</p>"
+            f'<audio controls src="/media/clip{i:02d}.mp3"></audio></article></body></html>'.encode(),
+        )
+        routes[f"/media/clip{i:02d}.mp3"] = ("audio/mpeg", (clips / f"clip{i:02d}.mp3").read_bytes())
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            kind, body = routes.get(self.path, ("text/plain", b""))
+            self.send_response(200 if self.path in routes else 404)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    duration = sum(audio.probe(path).duration for path in clips.iterdir())
+    try:
+        results = {}
+        for label, inputs in (("pages", [f"{url}/story/{i}" for i in range(count)]), ("folder", [str(clips)])):
+            index = Index(work / f"index-{label}", cache_dir=work / f"cache-{label}")
+            started = time.perf_counter()
+            report = index.ingest(*inputs)
+            wall = time.perf_counter() - started
+            assert report.ok, report.failures
+            results[label] = wall
+        print("| input | files | audio | wall | x real time |")
+        print("|---|---|---|---|---|")
+        for label, wall in results.items():
+            print(f"| {label} | {count} | {duration:.0f} s | {wall:.1f} s | {duration / wall:.1f}x |")
+        print()
+        print(
+            f"batch: {count} pages of {seconds:g}-s clips {duration / results['pages']:.1f}x real time; "
+            f"the same clips as a folder {duration / results['folder']:.1f}x"
+        )
+    finally:
+        server.shutdown()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "batch":
+        parser = argparse.ArgumentParser(description="A batch of pages with short embedded audio: speed.")
+        parser.add_argument("--pages", type=int, default=9)
+        parser.add_argument("--seconds", type=float, default=15.0)
+        parser.add_argument("--code", help="directory holding the indexer package to measure")
+        args = parser.parse_args(argv[1:])
+        logging.basicConfig(level=logging.ERROR)
+        bench_batch(args.pages, args.seconds)
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--verbose", action="store_true", help="print each page's found media and title")
+    parser.add_argument("--code", help="directory holding the indexer package to measure")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     expected = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))

@@ -146,4 +146,3 @@ def _read_transcript(path: Path, shown: str, content_type: Optional[str], locati
     suffix = suffix.lstrip(".") if suffix in _TRANSCRIPT_SUFFIXES else ""
     declared = suffix or (content_type or "")
     return read_publisher_transcript(path.read_bytes(), declared, location=location)
-

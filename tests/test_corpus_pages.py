@@ -37,7 +37,9 @@ PAGE_TITLES = {
 KNOWN_LEAKS = {
     "elcomercio.pe-kenjifujimori.html.gz": ["Este juicio comprende también a"],
     "newspaper4k-ap_meta_refresh.html.gz": ["All rights reserved. Terms"],
-    "guetemala.com-nicole.html.gz": ["¿Ya sabías que en Guatemala.com tenemos canal de Telegram? Únete desde tu celular en este enlace de"],
+    "guetemala.com-nicole.html.gz": [
+        "¿Ya sabías que en Guatemala.com tenemos canal de Telegram? Únete desde tu celular en este enlace de"
+    ],
     "resonator-podcast.de.res158.html.gz": ["Mit diesem Button kannst Du"],
 }
 KNOWN_MISSING = {

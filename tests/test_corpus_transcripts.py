@@ -56,12 +56,15 @@ def test_html_without_times_is_still_refused():
         read_publisher_transcript(b"<p>Welcome to the show.</p><p>Today: ferries.</p>", "text/html", location="t.html")
 
 
-@pytest.mark.parametrize("name, type", [
-    ("podcast-namespace-example.json", "application/json"),
-    ("podcast-namespace-example.srt", "application/srt"),
-    ("podcast-namespace-example.vtt", "text/vtt"),
-    ("webvtt-sample.vtt", "text/vtt"),
-])
+@pytest.mark.parametrize(
+    "name, type",
+    [
+        ("podcast-namespace-example.json", "application/json"),
+        ("podcast-namespace-example.srt", "application/srt"),
+        ("podcast-namespace-example.vtt", "text/vtt"),
+        ("webvtt-sample.vtt", "text/vtt"),
+    ],
+)
 def test_the_namespace_and_webvtt_examples(name, type):
     transcript = read(name, type)
     assert transcript.segments and transcript.origin == "publisher"

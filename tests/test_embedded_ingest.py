@@ -38,8 +38,21 @@ def clips(tmp_path_factory, clip):
     ffmpeg("-i", str(clip), "-t", "9", "-b:a", "48k", str(folder / "first.mp3"))
     ffmpeg("-i", str(clip), "-ss", "9", "-b:a", "48k", str(folder / "second.mp3"))
     ffmpeg(
-        "-i", str(clip), "-c:a", "aac", "-b:a", "48k", "-f", "hls", "-hls_time", "6", "-hls_playlist_type", "vod",
-        "-hls_segment_filename", str(folder / "seg%d.ts"), str(folder / "audio.m3u8"),
+        "-i",
+        str(clip),
+        "-c:a",
+        "aac",
+        "-b:a",
+        "48k",
+        "-f",
+        "hls",
+        "-hls_time",
+        "6",
+        "-hls_playlist_type",
+        "vod",
+        "-hls_segment_filename",
+        str(folder / "seg%d.ts"),
+        str(folder / "audio.m3u8"),
     )
     return folder
 
@@ -51,7 +64,8 @@ def html(body: str, title: str = "Ferry vote") -> tuple[int, dict, bytes]:
 def test_a_page_with_a_player_iframe_of_its_own_site(tmp_path, site, clips, use_shared_cache):
     site.routes["/story"] = html('<iframe src="/embed/audio-player/7.html" width="400"></iframe>')
     site.routes["/embed/audio-player/7.html"] = (
-        200, {"Content-Type": "text/html"},
+        200,
+        {"Content-Type": "text/html"},
         b'<html><head><title>Player</title></head><body><audio controls src="/media/7.mp3"></audio></body></html>',
     )
     site.routes["/media/7.mp3"] = (200, {"Content-Type": "audio/mpeg"}, (clips / "clip.mp3").read_bytes())
@@ -70,7 +84,9 @@ def test_a_page_whose_video_is_hls_then_mp4_takes_the_mp4_and_hls_alone_is_read(
         '<video controls><source src="/hls/audio.m3u8" type="application/x-mpegURL">'
         '<source src="/hls/clip.mp3" type="audio/mpeg"></video>'
     )
-    site.routes["/hls-only"] = html('<video controls><source src="/hls/audio.m3u8" type="application/x-mpegURL"></video>', "Only HLS")
+    site.routes["/hls-only"] = html(
+        '<video controls><source src="/hls/audio.m3u8" type="application/x-mpegURL"></video>', "Only HLS"
+    )
     index = Index(tmp_path / "index", cache_dir=use_shared_cache)
     assert index.ingest(f"{site.url}/both").ok
     assert "/hls/clip.mp3" in site.requests and not any(r.endswith(".m3u8") for r in site.requests)
@@ -80,7 +96,9 @@ def test_a_page_whose_video_is_hls_then_mp4_takes_the_mp4_and_hls_alone_is_read(
     assert {hit.title for hit in index.search("guarantees", kind="audio")} == {"Ferry vote", "Only HLS"}
 
 
-def test_a_batch_of_pages_recognises_their_audio_ahead_and_downloads_it_once(tmp_path, site, clips, use_shared_cache, monkeypatch):
+def test_a_batch_of_pages_recognises_their_audio_ahead_and_downloads_it_once(
+    tmp_path, site, clips, use_shared_cache, monkeypatch
+):
     started: list[list[str]] = []
     original = Transcriber.prefetch
 

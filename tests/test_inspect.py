@@ -59,7 +59,11 @@ def test_one_object_per_input_in_order_with_errors_listed(tmp_path):
         }
     ]
     assert any("fünften Episode der" in paragraph for paragraph in article["paragraphs"])
-    assert missing == {"input": str(tmp_path / "missing.html"), "kind": None, "error": f"{tmp_path / 'missing.html'}: no such file"}
+    assert missing == {
+        "input": str(tmp_path / "missing.html"),
+        "kind": None,
+        "error": f"{tmp_path / 'missing.html'}: no such file",
+    }
     assert transcript["kind"] == "transcript"
     assert transcript["segments"] == [
         {"start": 1.0, "end": 3.5, "text": "Welcome aboard.", "words": []},

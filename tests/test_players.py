@@ -43,12 +43,25 @@ def hls(tmp_path_factory, clip) -> Path:
     """The sample clip as a VOD HLS stream: master playlist, audio playlist, 6-second AAC segments."""
     folder = tmp_path_factory.mktemp("hls")
     ffmpeg(
-        "-i", str(clip), "-c:a", "aac", "-b:a", "48k", "-f", "hls", "-hls_time", "6", "-hls_playlist_type", "vod",
-        "-hls_segment_filename", str(folder / "seg%d.ts"), str(folder / "audio.m3u8"),
+        "-i",
+        str(clip),
+        "-c:a",
+        "aac",
+        "-b:a",
+        "48k",
+        "-f",
+        "hls",
+        "-hls_time",
+        "6",
+        "-hls_playlist_type",
+        "vod",
+        "-hls_segment_filename",
+        str(folder / "seg%d.ts"),
+        str(folder / "audio.m3u8"),
     )
     (folder / "master.m3u8").write_text(
-        "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=900000,CODECS=\"avc1.4d401f,mp4a.40.2\"\nhigh/video.m3u8\n"
-        "#EXT-X-STREAM-INF:BANDWIDTH=64000,CODECS=\"mp4a.40.2\"\naudio.m3u8\n"
+        '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=900000,CODECS="avc1.4d401f,mp4a.40.2"\nhigh/video.m3u8\n'
+        '#EXT-X-STREAM-INF:BANDWIDTH=64000,CODECS="mp4a.40.2"\naudio.m3u8\n'
     )
     return folder
 
@@ -91,7 +104,9 @@ def test_playlists_drm_and_non_players():
     assert identify("https://open.spotify.com/embed/episode/5DOSl0bKD4DM2lSvCf3FSC").drm
     assert identify("https://widgets.wp.com/likes/master.html?ver=20190321") is None
     assert identify("https://news.example.org/ads/frame.html", same_site_as="https://news.example.org/story") is None
-    own = identify("https://www.ndr.de/nachrichten/info/audio655164-player_image-9a.html", same_site_as="https://www.ndr.de/x.html")
+    own = identify(
+        "https://www.ndr.de/nachrichten/info/audio655164-player_image-9a.html", same_site_as="https://www.ndr.de/x.html"
+    )
     assert own is not None and own.extractor == "Generic"
 
 
@@ -153,7 +168,9 @@ def test_a_site_extractor_reads_a_recorded_libsyn_player(tmp_path, site):
         f'{{"item_title": "Developing a Growth Mindset", "media_url": "{site.url}/media/6385796.mp3", '
         '"duration": "00:13:54", "release_date": "2018-03-20"};</script></body></html>'
     )
-    with RecordedFetcher(tmp_path / "downloads", {player.rstrip("/"): ("text/html", page.encode()), player: ("text/html", page.encode())}) as fetcher:
+    with RecordedFetcher(
+        tmp_path / "downloads", {player.rstrip("/"): ("text/html", page.encode()), player: ("text/html", page.encode())}
+    ) as fetcher:
         media = resolve(player, fetcher, found_in=None)
     assert media.url == f"{site.url}/media/6385796.mp3"
     assert media.title == "Developing a Growth Mindset" and media.duration == 834
@@ -177,7 +194,9 @@ def test_live_and_encrypted_hls_are_refused(site, fetcher, tmp_path):
     with pytest.raises(SourceError, match="live HLS"):
         download_hls(f"{site.url}/live.m3u8", fetcher, found_in=None, dest_dir=tmp_path)
     site.routes["/locked.m3u8"] = (
-        200, {}, b'#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI="key"\n#EXTINF:6,\nseg1.ts\n#EXT-X-ENDLIST\n'
+        200,
+        {},
+        b'#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI="key"\n#EXTINF:6,\nseg1.ts\n#EXT-X-ENDLIST\n',
     )
     with pytest.raises(SourceError, match="encrypted"):
         download_hls(f"{site.url}/locked.m3u8", fetcher, found_in=None, dest_dir=tmp_path)

@@ -50,7 +50,6 @@ _PLACEHOLDER_NAMES = frozenset("blank silence silent empty click beep ding notif
 _HTML_ROOTS = frozenset("html head body meta title link div p article main section header nav script style".split())
 
 
-
 def parse_media_fragment(url: str) -> Tuple[str, Optional[Span]]:
     """Split a W3C media fragment (``#t=...``) off a URL.
 
@@ -219,8 +218,7 @@ def find_embedded_audio(
     region = _article_core(tree, paragraphs) if paragraphs else None
     kept = _select(finds, region, title, page_url)
     refs = [
-        AudioRef(url=find.url, segment=find.segment, title=find.title, type=find.type, found_by=find.found_by)
-        for find in kept
+        AudioRef(url=find.url, segment=find.segment, title=find.title, type=find.type, found_by=find.found_by) for find in kept
     ]
     logger.debug("found %d embedded media reference(s) in %s", len(refs), base)
     return refs
@@ -235,7 +233,7 @@ def _canonical_url(tree: "lxml.html.HtmlElement") -> Optional[str]:
             url = (element.get("content") or "").strip()
         else:
             continue
-        if urlsplit(url).scheme in ("http", "https"):
+        if is_url(url):
             return url
     return None
 
@@ -361,10 +359,31 @@ def _all_finds(tree, make, page_url: Optional[str]) -> Iterator[Optional[_Find]]
         elif tag == "a":
             href = _first_attr(element, "href")
             media_type = (element.get("type") or "").lower()
-            if href and (_extension(href) in AUDIO_EXTENSIONS or _extension(href) in ("m3u8", "m3u", "pls") or media_type.startswith("audio/")):
-                found.append(make(href, found_by="link", tier=2, title=element.get("title") or element.text_content(), element=element, media_type=media_type or None))
+            if href and (
+                _extension(href) in AUDIO_EXTENSIONS
+                or _extension(href) in ("m3u8", "m3u", "pls")
+                or media_type.startswith("audio/")
+            ):
+                found.append(
+                    make(
+                        href,
+                        found_by="link",
+                        tier=2,
+                        title=element.get("title") or element.text_content(),
+                        element=element,
+                        media_type=media_type or None,
+                    )
+                )
         elif tag == "link" and "enclosure" in (element.get("rel") or "").lower().split() and _first_attr(element, "href"):
-            found.append(make(_first_attr(element, "href") or "", found_by="enclosure", tier=0, title=element.get("title"), media_type=element.get("type")))
+            found.append(
+                make(
+                    _first_attr(element, "href") or "",
+                    found_by="enclosure",
+                    tier=0,
+                    title=element.get("title"),
+                    media_type=element.get("type"),
+                )
+            )
         elif tag == "script" and (element.get("type") or "").strip().lower() not in ("application/ld+json", "text/template"):
             found.extend(_json_state_finds(element, make))
         if tag not in ("audio", "video", "source", "iframe", "embed", "a", "link", "meta", "script"):
@@ -405,7 +424,12 @@ def _metadata_finds(tree, make, page_url: Optional[str]) -> Iterator[Optional[_F
     for item in declared:
         url = item.get("secure_url") or item.get("url")
         if url:
-            yield make(url, found_by=f"og:{item['medium']}", tier=0, media_type=item.get("type") or (None if _extension(url) else f"{item['medium']}/"))
+            yield make(
+                url,
+                found_by=f"og:{item['medium']}",
+                tier=0,
+                media_type=item.get("type") or (None if _extension(url) else f"{item['medium']}/"),
+            )
 
     items: list = []
     # Block by block: extruct gives up on the whole page at the first malformed block.
@@ -431,7 +455,12 @@ def _metadata_finds(tree, make, page_url: Optional[str]) -> Iterator[Optional[_F
         if name.startswith("twitter:player"):
             cards.setdefault(name, (element.get("content") or "").strip())
     if cards.get("twitter:player:stream"):
-        yield make(cards["twitter:player:stream"], found_by="twitter:player:stream", tier=0, media_type=cards.get("twitter:player:stream:content_type"))
+        yield make(
+            cards["twitter:player:stream"],
+            found_by="twitter:player:stream",
+            tier=0,
+            media_type=cards.get("twitter:player:stream:content_type"),
+        )
     if cards.get("twitter:player"):
         yield make(cards["twitter:player"], found_by="twitter:player", tier=3, media_type="text/html")
 
@@ -569,7 +598,9 @@ def _data_title(element) -> Optional[str]:
     return element.get("title") or element.get("aria-label")
 
 
-_JSON_MEDIA_URL = re.compile(r"""https?:(?:\\?/){2}[^"'\s<>\\]*(?:\\/[^"'\s<>\\]*)*?\.(?:mp3|m4a|aac|ogg|opus|mp4|m3u8)(?=[?"'\\])""")
+_JSON_MEDIA_URL = re.compile(
+    r"""https?:(?:\\?/){2}[^"'\s<>\\]*(?:\\/[^"'\s<>\\]*)*?\.(?:mp3|m4a|aac|ogg|opus|mp4|m3u8)(?=[?"'\\])"""
+)
 
 
 def _json_state_finds(element, make) -> Iterator[Optional[_Find]]:
@@ -636,7 +667,11 @@ def _select(finds: list[_Find], region, title: Optional[str], page_url: Optional
         best = best[:1] if best and best[0].found_by == "twitter:player" else best
     # A page's og:video is its main video; when the article embeds a player, that player is it.
     if any(find.tier == 1 and find.type in ("player", "video", "hls") for find in best):
-        best = [find for find in best if not (find.found_by in ("og:video", "twitter:player") and not find.keys & _keys_of(best, tier=1))]
+        best = [
+            find
+            for find in best
+            if not (find.found_by in ("og:video", "twitter:player") and not find.keys & _keys_of(best, tier=1))
+        ]
     # A player of the page's own site plays the page's own file: when the page names a file, take it.
     direct = [find for find in best if find.type in ("audio", "video", "hls")]
     if direct and page_url:
@@ -704,7 +739,9 @@ def _aside(element, core) -> Optional[str]:
             continue
         words = f"{ancestor.get('class') or ''} {ancestor.get('id') or ''}"
         if ancestor.tag.lower() in _ASIDE_TAGS or _ASIDE_WORDS.search(words):
-            return f"{ancestor.tag}.{(ancestor.get('class') or ancestor.get('id') or '').split()[0] if words.strip() else ''}".rstrip(".")
+            return f"{ancestor.tag}.{(ancestor.get('class') or ancestor.get('id') or '').split()[0] if words.strip() else ''}".rstrip(
+                "."
+            )
     return None
 
 

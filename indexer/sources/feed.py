@@ -24,6 +24,7 @@ import lxml.etree
 from ..errors import FeedError, SourceError
 from ..models import Article, AudioRef
 from .embeds import AUDIO_EXTENSIONS, parse_media_fragment, resolve_reference
+from .fetch import is_url
 from .html import html_to_paragraphs, looks_like_markup, plain_text_paragraphs
 from .text import format_datetime, parse_datetime
 from .transcripts import transcript_format
@@ -115,9 +116,7 @@ def read_feed(data: bytes, location: str) -> list[Article]:
         reason = parsed.get("bozo_exception") or "no RSS or Atom elements"
         raise FeedError(f"{location}: not an RSS or Atom feed ({_one_line(reason)})")
     if parsed.get("bozo"):
-        logger.warning(
-            "%s: malformed feed, reading what can be read (%s)", location, _one_line(parsed.bozo_exception)
-        )
+        logger.warning("%s: malformed feed, reading what can be read (%s)", location, _one_line(parsed.bozo_exception))
 
     feed_language = (parsed.feed.get("language") or "").lower()
     feed_author = parsed.feed.get("author")
@@ -248,10 +247,10 @@ def _entry_link(entry, location: str) -> Optional[str]:
     link = (entry.get("link") or "").strip()
     if not link:
         return None
-    if urlsplit(link).scheme in ("http", "https"):
+    if is_url(link):
         return link
     # feedparser copies a guid into ``link`` when the guid may be a permalink; "ep-2" is not one.
-    if entry.get("guidislink") or urlsplit(location).scheme not in ("http", "https"):
+    if entry.get("guidislink") or not is_url(location):
         return None
     return resolve_reference(link, location)
 

@@ -11,7 +11,6 @@ import logging
 import re
 from html import unescape
 from typing import Iterator, Optional, Union
-from urllib.parse import urlsplit
 
 import lxml.etree
 import lxml.html
@@ -19,6 +18,7 @@ import lxml.html
 from ..errors import ArticleError
 from ..models import Article
 from .embeds import find_embedded_audio, looks_like_html, parse_media_fragment
+from .fetch import is_url
 from .text import collapse_whitespace as _clean, format_datetime, parse_datetime, title_from_location
 
 logger = logging.getLogger("indexer")
@@ -69,7 +69,7 @@ def read_html_article(html: Union[str, bytes], location: str) -> Article:
     """
     import trafilatura
 
-    url = location if _is_web_url(location) else None
+    url = location if is_url(location) else None
     tree = trafilatura.load_html(html) if html else None
     if tree is None:
         raise ArticleError(f"{location}: not an HTML page with article text")
@@ -312,7 +312,3 @@ def plain_text_paragraphs(text: str) -> list[str]:
     if current:
         paragraphs.append(" ".join(" ".join(current).split()))
     return paragraphs
-
-
-def _is_web_url(location: str) -> bool:
-    return urlsplit(location).scheme.lower() in ("http", "https")

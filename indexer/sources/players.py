@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import urljoin, urlsplit
 
 from ..errors import FetchError, SourceError
+from .fetch import is_url
 
 if TYPE_CHECKING:
     from .fetch import Fetcher
@@ -90,9 +91,9 @@ def identify(url: str, *, same_site_as: Optional[str] = None) -> Optional[Player
     ``same_site_as`` is the page's URL: an iframe on the page's own site whose path names a player
     (``/audio123-player.html``) is the site's own player page, read by the generic extractor.
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if not is_url(url):
         return None
+    parts = urlsplit(url)
     for extractor in _extractors():
         try:
             if not extractor.suitable(url):
@@ -273,7 +274,9 @@ def _pick_variant(text: str, base: str) -> Optional[str]:
             return urljoin(base, _attribute(line, "URI") or "")
         if line.startswith("#EXT-X-STREAM-INF"):
             bandwidth = int(_attribute(line, "BANDWIDTH") or 0)
-            following = next((next_line.strip() for next_line in lines[i + 1 :] if next_line.strip() and not next_line.startswith("#")), None)
+            following = next(
+                (next_line.strip() for next_line in lines[i + 1 :] if next_line.strip() and not next_line.startswith("#")), None
+            )
             if following:
                 variants.append((bandwidth, urljoin(base, following)))
     return min(variants)[1] if variants else None

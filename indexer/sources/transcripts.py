@@ -261,7 +261,11 @@ def _read_html(text: str) -> list[Segment]:
     import lxml.html
 
     try:
-        root = lxml.html.fragment_fromstring(text, create_parent="div") if "<html" not in text[:500].lower() else lxml.html.document_fromstring(text)
+        root = (
+            lxml.html.fragment_fromstring(text, create_parent="div")
+            if "<html" not in text[:500].lower()
+            else lxml.html.document_fromstring(text)
+        )
     except (ValueError, lxml.etree.ParserError) as e:
         raise SourceError(f"malformed HTML transcript: {_one_line(e)}") from e
     marks: list[tuple[float, list[str]]] = []
