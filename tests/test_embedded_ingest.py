@@ -119,3 +119,18 @@ def test_a_batch_of_pages_recognises_their_audio_ahead_and_downloads_it_once(
     assert sorted(site.requests) == ["/media/first.mp3", "/media/second.mp3", "/one", "/two"]
     assert {hit.title for hit in index.search("Biden OR guarantees", kind="audio")} <= {"First half", "Second half"}
     assert [s.title for s in report.ingested if s.kind == "article"] == ["First half", "Second half"]
+
+
+def test_the_same_audio_at_two_urls_in_two_articles_keeps_the_first_articles_url(tmp_path, site, clips, use_shared_cache):
+    site.routes["/first"] = html('<audio controls src="/media/a.mp3"></audio>', "First story")
+    site.routes["/second"] = html('<audio controls src="/cdn/b.mp3"></audio>', "Second story")
+    for path in ("/media/a.mp3", "/cdn/b.mp3"):
+        site.routes[path] = (200, {"Content-Type": "audio/mpeg"}, (clips / "clip.mp3").read_bytes())
+    index = Index(tmp_path / "index", cache_dir=use_shared_cache)
+    assert index.ingest(f"{site.url}/first").ok
+    assert index.ingest(f"{site.url}/second").ok
+    (hit,) = index.search("guarantees", kind="audio")
+    # One recording (the same bytes): its hits name the article and the URL it was first found with.
+    assert hit.title == "First story" and hit.audio == f"{site.url}/media/a.mp3"
+    (audio_source,) = [source for source in index.sources() if source.kind == "audio"]
+    assert len(audio_source.article_ids) == 2
