@@ -217,6 +217,9 @@ def find_embedded_audio(
     finds = [find for find in _all_finds(tree, make, page_url) if find is not None]
     region = _article_core(tree, paragraphs) if paragraphs else None
     kept = _select(finds, region, title, page_url)
+    live = [find.url for find in finds if find.type == "live"]
+    if live and not kept:
+        logger.warning("%s: its only media is a live stream (%s), not a recording: nothing to transcribe", base, live[0])
     refs = [
         AudioRef(url=find.url, segment=find.segment, title=find.title, type=find.type, found_by=find.found_by) for find in kept
     ]
@@ -267,6 +270,7 @@ class _Find:
     position: int = 0
     keys: frozenset = frozenset()
     skip: Optional[str] = None  # why it is not the page's media
+    context: str = ""  # for script state: the text around the URL
 
 
 def _make_find(
@@ -449,7 +453,7 @@ def _metadata_finds(tree, make, page_url: Optional[str]) -> Iterator[Optional[_F
     for item in microdata:
         yield from _schema_finds(_from_microdata(item), make, "microdata", media=False, parent_title=None)
 
-    cards = {}
+    cards: dict[str, str] = {}
     for element in tree.iter("meta"):
         name = (element.get("name") or element.get("property") or "").strip().lower()
         if name.startswith("twitter:player"):
@@ -614,8 +618,7 @@ def _json_state_finds(element, make) -> Iterator[Optional[_Find]]:
         if find is not None:
             # The object holding the URL: what lies between it and the brace that opens that object.
             opening = text.rfind("{", 0, match.start())
-            find.title = None
-            find.context = _unescape_json(text[max(opening - 200, 0) : match.end() + 400])  # type: ignore[attr-defined]
+            find.context = _unescape_json(text[max(opening - 200, 0) : match.end() + 400])
             yield find
 
 
@@ -711,8 +714,7 @@ def _keys_of(finds: list[_Find], *, tier: int) -> frozenset:
 
 
 def _names_page(find: _Find, page_title: Optional[str]) -> bool:
-    context = getattr(find, "context", "")
-    return bool(page_title) and page_title in _norm(context)
+    return page_title is not None and page_title in _norm(find.context)
 
 
 # Containers of what is not the article: sidebars, related items, teasers, site furniture (the

@@ -108,7 +108,7 @@ def identify(url: str, *, same_site_as: Optional[str] = None) -> Optional[Player
             playlist=any(word in key for word in _PLAYLIST_EXTRACTORS),
             drm=key in _DRM_EXTRACTORS,
         )
-    host = parts.hostname.lower()
+    host = (parts.hostname or "").lower()
     if host in _GENERIC_PLAYER_HOSTS:
         return Player(extractor="Generic", id=f"{host}{parts.path}")
     if same_site_as and _site(host) == _site(urlsplit(same_site_as).hostname or ""):
@@ -292,7 +292,9 @@ def _attribute(line: str, name: str) -> Optional[str]:
 
 
 def _split_attributes(text: str) -> list[str]:
-    parts, current, quoted = [], [], False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
     for character in text:
         if character == '"':
             quoted = not quoted

@@ -98,9 +98,10 @@ def read_publisher_transcript(
             kind = transcript_format(type)
         except SourceError:
             # Servers often label SRT as text/plain or anything as application/octet-stream.
-            kind = _sniff_format(text)
-            if kind is None:
+            sniffed = _sniff_format(text)
+            if sniffed is None:
                 raise
+            kind = sniffed
         if kind == "html":
             segments = _read_html(text)
         elif kind == "srt":
