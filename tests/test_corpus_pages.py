@@ -111,3 +111,30 @@ def test_paragraphs_of_a_layout_table_stay_apart(articles):
     said = next(i for i, paragraph in enumerate(paragraphs) if paragraph.endswith("an official said."))
     assert paragraphs[said + 1].startswith("Mateen met with reporters Monday")
     assert not any("said.Mateen" in paragraph for paragraph in paragraphs)
+
+
+# Authors as the pages state them (the corpora's annotations where they have one), and pages whose
+# author is unknown, where the indexer used to report a guess: "So Artikel Empfehlen" (a share
+# button), "Autor; In Korinna Hennig", "No Author", "Anónimo", the site's name.
+AUTHORS = {
+    "biobiochile.cl-gremios.html.gz": "Alberto González",
+    "californiaglobe.com.amazon.html.gz": "Evan Symon",
+    "citylimits.org-Nycha.html.gz": "Tatyana Turner",
+    "independent.co.uk.penalty.html.gz": "Andrew Woodcock",
+    "knowledge-on-air.de.koa039.html.gz": "Simon Dückert",
+    "litradio.net.bossong.html.gz": "Nicole Collignon",
+    "unsere-zeitung.at.inklusion.html.gz": "Alexander Roll",
+    "readability-engadget.html.gz": "Devindra Hardawar",
+    "sonntag-sachsen.de.emanuel.html.gz": None,
+    "ndr.de.podcastcoronavirus140.html.gz": None,
+    "japantimes.co.jp.surgical.html.gz": None,
+    "infobae.com-ucrania.html.gz": None,
+    "tagesschau.de.rheinmetall.html.gz": None,
+    "cbsnews.com.carolina.html.gz": None,
+    "mitternachtskabinett.wordpress.com.gentrifizierung.html.gz": None,
+}
+
+
+@pytest.mark.parametrize("name", sorted(AUTHORS))
+def test_author(articles, name):
+    assert articles(name).author == AUTHORS[name]

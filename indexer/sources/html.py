@@ -117,7 +117,7 @@ def read_html_article(html: Union[str, bytes], location: str) -> Article:
         location=location,
         paragraphs=paragraphs,
         date=_precise_date(tree, document.date) if document.date else None,
-        author=_clean(document.author),
+        author=_stated_author(tree, _clean(document.author), _clean(document.sitename)),
         url=_clean(document.url) or url,
         audio=find_embedded_audio(tree, location, paragraphs=paragraphs, title=title),
     )
@@ -147,6 +147,41 @@ def _headline(tree: lxml.html.HtmlElement, title: Optional[str], sitename: Optio
 
 # trafilatura's block elements; a table cell holding them is page layout, not a table of data.
 _BLOCKS_IN_CELLS = frozenset("p head list quote table".split())
+
+
+# Bylines that name nobody.
+_NO_AUTHOR = frozenset(
+    "no author|anonymous|anónimo|anonym|unknown|admin|administrator|redaktion|redacción|staff|author|autor|by|von|por".split("|")
+)
+
+
+def _stated_author(tree: lxml.html.HtmlElement, author: Optional[str], sitename: Optional[str]) -> Optional[str]:
+    """trafilatura's author, keeping only names the page states as its author: in ``<meta name=author>``,
+    JSON-LD ``author``, or an element marked as the author or byline. A guess from the text ("So Artikel
+    Empfehlen", "Autor; In ..."), a placeholder ("No Author") or the site's own name is dropped."""
+    if not author:
+        return None
+    stated = " ".join(_author_statements(tree)).casefold()
+    names = [name.strip() for name in author.split(";")]
+    unwanted = _NO_AUTHOR | ({sitename.casefold()} if sitename else set())
+    kept = [name for name in names if name and name.casefold() not in unwanted and name.casefold() in stated]
+    return "; ".join(kept) or None
+
+
+def _author_statements(tree: lxml.html.HtmlElement) -> Iterator[str]:
+    for meta in tree.iter("meta"):
+        name = (meta.get("name") or meta.get("property") or "").strip().lower()
+        if name in ("author", "article:author", "dc.creator", "parsely-author", "sailthru.author", "byl"):
+            yield meta.get("content") or ""
+    for script in tree.iter("script"):
+        if (script.get("type") or "").strip().lower() == "application/ld+json" and "author" in (script.text or ""):
+            yield script.text or ""
+    for element in tree.iter():
+        if not isinstance(element.tag, str):
+            continue
+        marks = f"{element.get('rel') or ''} {element.get('itemprop') or ''} {element.get('class') or ''}".lower()
+        if "author" in marks or "byline" in marks or "creator" in marks:
+            yield element.text_content()
 
 
 def _generic(title: str, paragraphs: list[str], tree: lxml.html.HtmlElement) -> bool:
