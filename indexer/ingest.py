@@ -59,6 +59,10 @@ def article_id(key: str) -> str:
     return "article-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
+# Pages of a batch read ahead, their audio downloaded and started in the background: enough to keep
+# the workers busy, not so many that a batch of long episodes fills the disk before anything is written.
+READ_AHEAD_PAGES = 32
+
 # Finished audio files are written to the index together, at most this many in one commit, when
 # the next input would wait for recognition, and at the end of a batch.
 MAX_UNWRITTEN_SOURCES = 64
@@ -144,7 +148,7 @@ class Ingester:
         local = [Path(n) for n in items if isinstance(n, str) and _is_local_audio(n)]
         pages = [n for n in items if isinstance(n, str) and not _is_local_audio(n)]
         if len(pages) > 1:
-            local += self._read_pages_ahead(pages)
+            local += self._read_pages_ahead(pages[:READ_AHEAD_PAGES])
         if len(local) > 1:  # no model is loaded for a batch of articles without audio
             self.transcriber.prefetch(local)
 
