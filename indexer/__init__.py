@@ -30,6 +30,7 @@ from .errors import (  # noqa: E402
     UnsafeURLError,
 )
 from .ingest import Failure, IngestReport
+from .inspect import Inspection, inspect
 from .library import Index, transcribe
 from .models import Article, AudioRef, Hit, Segment, Source, Transcript, Word
 from .asr.base import DecodeOptions
@@ -50,6 +51,7 @@ __all__ = [
     "IndexUnavailableError",
     "IndexerError",
     "IngestReport",
+    "Inspection",
     "ModelError",
     "NoIndexError",
     "NoSpeechError",
@@ -62,5 +64,6 @@ __all__ = [
     "UnsafeURLError",
     "Word",
     "__version__",
+    "inspect",
     "transcribe",
 ]

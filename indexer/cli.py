@@ -195,6 +195,59 @@ def ingest(obj: Context, sources, model, engine, language, batch_size, workers, 
 
 
 @cli.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--allow-private", is_flag=True, help="Follow URLs found in fetched documents to private addresses.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list, an object per source.")
+@_handle_errors
+def inspect(sources, allow_private, as_json):
+    """Show what ingest would find in pages, feeds and transcript files, without fetching audio.
+
+    Lists each article's title, date, author, paragraphs and the media found (and how); a feed's items;
+    a transcript's segments. Sources that cannot be read are listed with their error (exit code 1).
+    """
+    from .inspect import inspect as inspect_sources
+
+    results = inspect_sources(*sources, fetch={"allow_private": allow_private})
+    if as_json:
+        click.echo(json.dumps([result.to_dict() for result in results], indent=2, ensure_ascii=False))
+    else:
+        for result in results:
+            click.echo(_describe_inspection(result.to_dict()))
+    for result in results:
+        if result.error:
+            click.echo(f"Error: {result.error}", err=True)
+    if any(result.error for result in results):
+        sys.exit(1)
+
+
+def _describe_inspection(found: dict) -> str:
+    lines = [f"{found['input']}: {found['kind'] or 'unreadable'}"]
+    articles = [found] if found["kind"] == "article" else found.get("items", [])
+    for article in articles:
+        indent = "  " if found["kind"] == "article" else "    "
+        if found["kind"] == "feed":
+            lines.append(f"  item: {article['title']}")
+        else:
+            lines.append(f"  title: {article['title']}")
+        details = ", ".join(f"{key} {article[key]}" for key in ("date", "author") if article.get(key))
+        if details:
+            lines.append(f"{indent}{details}")
+        lines.append(f"{indent}{len(article['paragraphs'])} paragraph(s)")
+        for ref in article["audio"]:
+            span = f" #t={ref['segment'][0]:g},{'' if ref['segment'][1] is None else format(ref['segment'][1], 'g')}" if ref["segment"] else ""
+            lines.append(f"{indent}{ref['type']}: {ref['url']}{span}  (found by {ref['found_by']})")
+            if ref["transcript"]:
+                lines.append(f"{indent}  transcript: {ref['transcript']['url']} ({ref['transcript']['type']})")
+        if not article["audio"]:
+            lines.append(f"{indent}no audio or video")
+    if found["kind"] == "transcript":
+        segments = found["segments"]
+        end = max((segment["end"] for segment in segments), default=0.0)
+        lines.append(f"  {len(segments)} segment(s), {clock(end)}")
+    return "\n".join(lines)
+
+
+@cli.command()
 @click.argument("query")
 @click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True, help="Most hits to show.")
 @click.option("--kind", type=click.Choice(["audio", "article"]), help="Only hits of this kind.")

@@ -57,6 +57,10 @@ class Interrupted(KeyboardInterrupt):
         self.report = report
 
 
+# Pages of a batch read ahead, their audio downloaded and started in the background: enough to keep
+# the workers busy, not so many that a batch of long episodes fills the disk before anything is written.
+READ_AHEAD_PAGES = 32
+
 # Finished audio files are written to the index together, at most this many in one commit, when
 # the next input would wait for recognition, and at the end of a batch.
 MAX_UNWRITTEN_SOURCES = 64
@@ -79,6 +83,10 @@ class Ingester:
         self.feed_limit = feed_limit
         # Audio sources transcribed and not yet written, by id: (source, transcript, input name).
         self._unwritten: dict[str, tuple[Source, Transcript, str]] = {}
+        # Pages read ahead of their turn (with the URL they came from) and embedded audio downloaded
+        # ahead, so that a batch's audio is recognised in the background (see _prefetch).
+        self._pages: dict[str, tuple[Article, Optional[str]]] = {}
+        self._media: dict[str, Path] = {}
 
     def ingest(self, inputs: Iterable[str], *, attach: Iterable[str] = ()) -> IngestReport:
         """Ingest every input; ``attach`` is audio (paths or URLs) embedded in each article given."""
@@ -145,8 +153,71 @@ class Ingester:
         their turn shows a progress bar, as does a short file ingested on its own.
         """
         local = [Path(n) for n in items if isinstance(n, str) and _is_local_audio(n)]
-        if len(local) > 1:  # no model is loaded for a batch of articles
+        pages = [n for n in items if isinstance(n, str) and not _is_local_audio(n)]
+        if len(pages) > 1:
+            local += self._read_pages_ahead(pages[:READ_AHEAD_PAGES])
+        if len(local) > 1:  # no model is loaded for a batch of articles without audio
             self.transcriber.start_in_background(local)
+
+    def _read_pages_ahead(self, names: list[str]) -> list[Path]:
+        """Read a batch's pages and download the audio they embed, so that it is recognised in the
+        background, several short files to a stream, while the first articles are written.
+
+        Returns the downloaded (or local) audio files; the articles and downloads are kept for
+        :meth:`_ingest_one`. A page or file that fails here is left for its turn, which reports it.
+        """
+        paths: list[Path] = []
+        for name in names:
+            try:
+                if classify.by_name(urlsplit(name).path if fetching.is_url(name) else name) == "feed":
+                    continue
+                article, fetched_from = self._read_page(name)
+            except IndexerError:
+                continue
+            if article is None:
+                continue
+            self._pages[name] = (article, fetched_from)
+            for ref in article.audio:
+                if ref.segment or ref.type not in ("audio", "video") or (ref.transcript_url and not self.force_asr):
+                    continue
+                try:
+                    paths.append(self._media_file(ref.url, fetched_from))
+                except IndexerError:
+                    continue
+        return paths
+
+    def _read_page(self, name: str) -> tuple[Optional[Article], Optional[str]]:
+        """The article a page or text file holds (None for audio and feeds), and the URL it came from."""
+        if fetching.is_url(name):
+            location = parse_media_fragment(name)[0]
+            if classify.by_name(urlsplit(location).path) == "audio":
+                return None, None
+            fetched = self._download(location, kind="page", found_in=None)
+            kind = classify.by_content(fetched.path, fetched.content_type, name=urlsplit(fetched.url).path)
+            if kind not in ("html", "text"):
+                return None, None
+            return classify.read_article(fetched.path, kind, fetched.url), fetched.url
+        path = Path(name)
+        if not path.is_file():
+            return None, None
+        _check_readable(path, name)
+        kind = classify.by_content(path, None, name=name)
+        if kind not in ("html", "text"):
+            return None, None
+        return classify.read_article(path, kind, str(path.resolve())), None
+
+    def _media_file(self, url: str, fetched_from: Optional[str]) -> Path:
+        """An embedded audio file on disk: downloaded once per batch, or the local file itself."""
+        fetching.check_reference(url, fetched_from)  # a web page leads only to http(s) URLs
+        if not fetching.is_url(url):
+            path = Path(url)
+            if not path.exists():
+                raise SourceError(f"{url}: no such file")
+            _check_readable(path, url)
+            return path
+        if url not in self._media:
+            self._media[url] = self._download(url, kind="audio", found_in=fetched_from).path
+        return self._media[url]
 
     # -- inputs ----------------------------------------------------------------------------------
 
@@ -167,6 +238,10 @@ class Ingester:
             yield str(path)
 
     def _ingest_one(self, name: str, attach: list[str], report: IngestReport) -> None:
+        if name in self._pages:
+            article, fetched_from = self._pages.pop(name)
+            self._ingest_article(article, [], fetched_from=fetched_from, report=report)
+            return
         if fetching.is_url(name):
             location, span = parse_media_fragment(name)
             # The name decides the size cap: audio may be gigabytes, a page should not be.
@@ -307,17 +382,27 @@ class Ingester:
 
     def _embedded_audio(self, ref: AudioRef, article: Article, fetched_from: Optional[str]) -> tuple[Source, Transcript]:
         fetching.check_reference(ref.url, fetched_from)
-        if ref.transcript_url and not self.force_asr:
+        # An item published with a transcript and no audio has nothing to recognise.
+        if ref.transcript_url and (not self.force_asr or ref.found_by == "podcast:transcript"):
             return self._publisher_transcript(ref, article, fetched_from)
-        if fetching.is_url(ref.url):
-            fetched = self._download(ref.url, kind="audio", found_in=fetched_from)
-            path = fetched.path
+        if ref.type in ("player", "hls"):
+            path = self._player_media(ref, fetched_from)
         else:
-            path = Path(ref.url)
-            if not path.exists():
-                raise SourceError(f"{ref.url}: no such file")
-            _check_readable(path, ref.url)
+            path = self._media_file(ref.url, fetched_from)
         return self._transcribe(path, ref.url, ref.segment, title=article.title)
+
+    def _player_media(self, ref: AudioRef, fetched_from: Optional[str]) -> Path:
+        """A player page resolved by yt-dlp, or an HLS playlist, downloaded with the indexer's fetcher."""
+        from .sources import players
+
+        url, kind = ref.url, ref.type
+        if kind == "player":
+            resolved = players.resolve(ref.url, self.fetcher, found_in=fetched_from)
+            url, kind = resolved.url, resolved.type
+            logger.info("%s plays %s", ref.url, url)
+        if kind == "hls":
+            return players.download_hls(url, self.fetcher, found_in=fetched_from, dest_dir=self.fetcher.cache_dir / "hls")
+        return self._download(url, kind="audio", found_in=fetched_from).path
 
     def _publisher_transcript(self, ref: AudioRef, article: Article, fetched_from: Optional[str]) -> tuple[Source, Transcript]:
         from .sources.transcripts import read_publisher_transcript

@@ -47,7 +47,8 @@ def article_id(key: str) -> str:
 def linked(written: Iterable[Source], stored: Lookup) -> list[Source]:
     """The records to write for ``written``, with links merged into what is stored now.
 
-    - An audio record keeps the articles stored as embedding it, plus those it is written with.
+    - An audio record keeps the articles stored as embedding it, plus those it is written with; audio
+      already embedded by an article keeps its location and title when another article embeds it.
     - An article record's ``audio_ids`` are taken as written: each audio it lists gets a link back,
       and audio its stored version listed and this one does not loses the link (it stays indexed).
 
@@ -59,6 +60,10 @@ def linked(written: Iterable[Source], stored: Lookup) -> list[Source]:
         if source.kind == "audio":
             before = stored(source.id)
             if before is not None:
+                if before.article_ids and source.article_ids:
+                    # The same bytes embedded again, maybe from another URL: hits name the first
+                    # article that embeds it, so the audio keeps that article's URL and title too.
+                    source.location, source.title = before.location, before.title
                 source.article_ids = _union(before.article_ids, source.article_ids)
         out[source.id] = source
 

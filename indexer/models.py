@@ -144,7 +144,10 @@ class AudioRef:
 
     ``url`` is a path or an absolute URL without any media fragment; ``segment`` is the
     ``#t=start,end`` fragment in seconds when only part of the file is embedded (``end`` may be None:
-    to the end of the file).
+    to the end of the file). ``type`` is ``"audio"`` or ``"video"`` for a media file, ``"hls"`` for an
+    HLS playlist, ``"player"`` for a player page (YouTube, SoundCloud ...) resolved when ingested.
+    ``found_by`` names where the URL came from (``"html5"``, ``"iframe"``, ``"og:audio"``, ``"json-ld"``,
+    ``"enclosure"`` ...).
     """
 
     url: str
@@ -152,6 +155,8 @@ class AudioRef:
     transcript_url: Optional[str] = None
     transcript_type: Optional[str] = None
     title: Optional[str] = None
+    type: str = "audio"
+    found_by: str = ""
 
 
 @dataclass

@@ -313,7 +313,7 @@ def test_a_page_over_http_with_redirect_and_a_broken_audio_link(tmp_path, site, 
     site.routes["/story"] = (
         200,
         {"Content-Type": "text/html"},
-        page("Ferry vote", '<audio src="/a/interview.mp3"></audio><a href="/a/missing.mp3">more</a>').encode(),
+        page("Ferry vote", '<audio src="/a/interview.mp3"></audio><audio src="/a/missing.mp3"></audio>').encode(),
     )
     site.routes["/a/interview.mp3"] = (200, {"Content-Type": "audio/mpeg"}, media["mp3"].read_bytes())
     result = CliRunner().invoke(cli, ["--index", str(tmp_path / "index"), "ingest", f"{site.url}/old"])

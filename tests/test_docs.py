@@ -19,7 +19,7 @@ def synopsis() -> dict[str, set[str]]:
     commands: dict[str, set[str]] = {}
     current = None
     for line in block.splitlines():
-        found = re.match(r"indexer \[--index DIR\] (\w+)", line.strip())
+        found = re.match(r"indexer (?:\[--index [A-Z_|]+\] )?(\w+)", line.strip())
         if found:
             current = found.group(1)
             commands[current] = set()

@@ -297,22 +297,22 @@ def test_a_web_page_cannot_make_the_indexer_open_local_files(server: _Server, tm
     local = tmp_path / "private"
     local.mkdir()
     (local / "secret.wav").write_bytes(clip.read_bytes())
-    page = _page(
-        f'<base href="file://{local}/">|'
-        '<audio src="secret.wav"></audio>'
-        f'<a href="file://{local}/secret.wav">x</a>'
-        '<a href="ftp://ftp.example/show.mp3">y</a>'
-        '<a href="gopher://gopher.example/1/show.mp3">z</a>'
+    server.routes["/story"] = lambda handler: send(
+        handler, 200, _page(f'<base href="file://{local}/">|<audio src="secret.wav"></audio>'), {"Content-Type": "text/html"}
     )
-    server.routes["/story"] = lambda handler: send(handler, 200, page, {"Content-Type": "text/html"})
+    # Each on a page of its own: links to one file name on one page are taken as forms of one recording.
+    refused = [f"file://{local}/secret.wav", "ftp://ftp.example/show.mp3", "gopher://gopher.example/1/show.mp3"]
+    for n, href in enumerate(refused):
+        page = _page(f'|<a href="{href}">listen</a>')
+        server.routes[f"/story{n}"] = lambda handler, page=page: send(handler, 200, page, {"Content-Type": "text/html"})
     index = Index(tmp_path / "index", cache_dir=tmp_path / "cache")
-    report = index.ingest(server.url("/story"))
+    report = index.ingest(server.url("/story"), *(server.url(f"/story{n}") for n in range(len(refused))))
     messages = sorted(f.message for f in report.failures)
     # The <base> is ignored, so secret.wav resolves on the page's own site (404 there).
     assert any("/secret.wav: HTTP 404" in m for m in messages), messages
-    for refused in (f"file://{local}/secret.wav", "ftp://ftp.example/show.mp3", "gopher://gopher.example/1/show.mp3"):
-        assert any(m.startswith(f"audio in {server.url('/story')}: refused {refused} found in") for m in messages), messages
-    assert [s.kind for s in report.ingested] == ["article"]
+    for n, href in enumerate(refused):
+        assert any(m.startswith(f"audio in {server.url(f'/story{n}')}: refused {href} found in") for m in messages), messages
+    assert [s.kind for s in report.ingested] == ["article"] * 4
     assert report.recognised == 0  # nothing local was ever opened as audio
 
 

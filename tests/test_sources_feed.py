@@ -60,6 +60,7 @@ def test_enclosures_and_preferred_transcripts(podcast):
             transcript_url="https://harbourtalk.example/transcripts/ep11.json",
             transcript_type="application/json",
             title="Episode 11: The ferry vote",
+            found_by="enclosure",
         )
     ]
     # A French JSON transcript loses to an English VTT one in an English feed.
@@ -82,7 +83,7 @@ def test_atom_feed():
     assert storm.date == "2024-02-02T08:15+00:00"
     assert storm.paragraphs == ["Gales are expected on Friday.", "The ferry will not sail."]
     assert storm.audio == [
-        AudioRef(url="https://www.coastalcourier.example/audio/storm-briefing.mp3", title="Storm warning for the harbour")
+        AudioRef(url="https://www.coastalcourier.example/audio/storm-briefing.mp3", title="Storm warning for the harbour", found_by="enclosure")
     ]
     assert storm.url == "https://www.coastalcourier.example/news/2024/02/storm"
 
@@ -95,7 +96,7 @@ def test_malformed_feed_still_gives_its_good_items(caplog):
     assert len(good) == 1
     assert good[0].title == "Fishing at dawn"
     assert good[0].paragraphs == ["The first boats leave at four."]
-    assert good[0].audio == [AudioRef(url="https://nightshift.example/audio/1.mp3", title="Fishing at dawn")]
+    assert good[0].audio == [AudioRef(url="https://nightshift.example/audio/1.mp3", title="Fishing at dawn", found_by="enclosure")]
     # A plain guid is not a link, although RSS calls an unmarked guid a permalink.
     assert good[0].url is None
     assert articles[-1] is good[0]  # the older item comes last
@@ -111,7 +112,7 @@ def test_local_feed_resolves_enclosures_to_local_paths(tmp_path):
         </channel></rss>"""
     )
     (article,) = read_feed(feed.read_bytes(), str(feed))
-    assert article.audio == [AudioRef(url=str(tmp_path / "audio" / "one.mp3"), segment=(30.0, 90.0), title="One")]
+    assert article.audio == [AudioRef(url=str(tmp_path / "audio" / "one.mp3"), segment=(30.0, 90.0), title="One", found_by="enclosure")]
     assert article.date is None
 
 
@@ -171,3 +172,61 @@ def test_looks_like_feed():
     assert not looks_like_feed(read("seed_article.txt"))
     assert not looks_like_feed(b"ID3\x04\x00\x00\x00\x00\x00\x00")
     assert not looks_like_feed(b"")
+
+
+def _rss(items: str, language: str = "en-us") -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" xmlns:podcast="https://podcastindex.org/namespace/1.0"'
+        ' xmlns:media="http://search.yahoo.com/mrss/">'
+        f"<channel><title>Harbour Talk</title><language>{language}</language>{items}</channel></rss>"
+    ).encode()
+
+
+def test_show_notes_labelled_plain_text_are_stripped_of_their_html():
+    # feedparser labels media:description text/plain, whatever it holds.
+    item = (
+        "<item><title>Ep 3</title><guid>ep3</guid>"
+        '<media:description>&lt;ul&gt;&lt;li&gt;The ferry&lt;/li&gt;&lt;li&gt;The tides&lt;br clear=all&gt;&lt;/li&gt;&lt;/ul&gt;</media:description>'
+        '<enclosure url="https://e.example/3.mp3" type="audio/mpeg" length="1"/></item>'
+    )
+    (article,) = read_feed(_rss(item), FEED_URL)
+    assert article.paragraphs == ["The ferry", "The tides"]
+
+
+def test_a_transcript_on_an_item_without_an_enclosure_is_kept():
+    item = (
+        "<item><title>Ep 4</title><guid>ep4</guid><link>https://e.example/ep4</link>"
+        '<podcast:transcript url="https://e.example/ep4.vtt" type="text/vtt" language="en"/></item>'
+    )
+    (article,) = read_feed(_rss(item), FEED_URL)
+    assert article.audio == [
+        AudioRef(
+            url="https://e.example/ep4",
+            transcript_url="https://e.example/ep4.vtt",
+            transcript_type="text/vtt",
+            title="Ep 4",
+            found_by="podcast:transcript",
+        )
+    ]
+
+
+def test_a_transcript_in_another_language_is_not_used_in_place_of_recognition():
+    item = (
+        "<item><title>Ep 5</title><guid>ep5</guid>"
+        '<enclosure url="https://e.example/5.mp3" type="audio/mpeg" length="1"/>'
+        '<podcast:transcript url="https://e.example/5-es.vtt" type="text/vtt" language="es"/></item>'
+    )
+    (article,) = read_feed(_rss(item, language="en-US"), FEED_URL)
+    assert article.audio[0].url == "https://e.example/5.mp3" and article.audio[0].transcript_url is None
+
+
+@pytest.mark.parametrize("encoding", ["utf-32-le", "utf-32-be"])
+def test_utf32_feeds_with_a_bom(encoding):
+    data = _rss(
+        "<item><title>Épisode 6</title><guid>ep6</guid>"
+        '<enclosure url="https://e.example/6.mp3" type="audio/mpeg" length="1"/></item>'
+    ).decode().replace('encoding="UTF-8"', 'encoding="UTF-32"')
+    raw = ("\ufeff" + data).encode(encoding)
+    assert looks_like_feed(raw)
+    (article,) = read_feed(raw, FEED_URL)
+    assert article.title == "Épisode 6" and article.audio[0].url == "https://e.example/6.mp3"

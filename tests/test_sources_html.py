@@ -76,6 +76,7 @@ def test_embedded_player_is_found_with_its_segment(news):
             url="https://www.coastalcourier.example/audio/ferry-debate.mp3",
             segment=(60.0, 240.0),
             title="The ferry debate",
+            found_by="html5",
         )
     ]
 
@@ -138,13 +139,13 @@ def test_lists_and_line_breaks_become_separate_words():
 def test_audio_and_video_players_in_a_local_page():
     refs = find_embedded_audio(read("embed_players.html"), "/srv/site/news/bulletin.html")
     assert refs == [
-        AudioRef(url="/srv/site/news/media/bulletin.mp3"),
+        AudioRef(url="/srv/site/news/media/bulletin.mp3", found_by="html5"),
         # Same file, a different segment: a separate reference.
-        AudioRef(url="/srv/site/news/media/bulletin.mp3", segment=(300.0, 420.0)),
-        # <source> children are alternatives: the first one only.
-        AudioRef(url="/srv/site/news/media/interview.ogg"),
-        AudioRef(url="/video/harbour-walk.mp4"),
-        AudioRef(url="https://media.example.org/clips/lifeboat.webm"),
+        AudioRef(url="/srv/site/news/media/bulletin.mp3", segment=(300.0, 420.0), found_by="html5"),
+        # <source> children are alternatives of one recording: an MP3 is preferred.
+        AudioRef(url="/srv/site/news/media/interview.mp3", found_by="html5"),
+        AudioRef(url="/video/harbour-walk.mp4", type="video", found_by="html5"),
+        AudioRef(url="https://media.example.org/clips/lifeboat.webm", type="video", found_by="html5"),
     ]
 
 
@@ -153,7 +154,7 @@ def test_players_in_a_web_page_resolve_against_its_url():
     assert [ref.url for ref in refs] == [
         "https://news.example.org/bulletins/media/bulletin.mp3",
         "https://news.example.org/bulletins/media/bulletin.mp3",
-        "https://news.example.org/bulletins/media/interview.ogg",
+        "https://news.example.org/bulletins/media/interview.mp3",
         "https://news.example.org/video/harbour-walk.mp4",
         "https://media.example.org/clips/lifeboat.webm",
     ]
@@ -163,46 +164,47 @@ def test_links_enclosures_and_open_graph_with_base_href():
     refs = find_embedded_audio(read("embed_links.html"), "https://harbourtalk.example/episodes/11/")
     base = "https://cdn.harbourtalk.example/files/"
     assert refs == [
-        AudioRef(url=base + "enclosures/ep11-full.mp3", title="Full episode"),
-        # og:audio (http) and og:audio:secure_url (https) name one file: kept once, over https.
-        AudioRef(url=base + "og/ep11.mp3"),
-        AudioRef(url=base + "og/ep11-trailer.m4a"),
-        AudioRef(url=base + "downloads/ep11.MP3?download=1", title="MP3 (22 MB)"),
-        AudioRef(url=base + "downloads/ep11.flac", title="FLAC"),
-        AudioRef(url=base + "downloads/ep11%20extra.opus", segment=(60.0, 150.0), title="The extra minute and a half"),
+        # og:audio (http) and og:audio:secure_url (https) name one file: kept once, over https; the
+        # MP3 and FLAC download links are the same recording (ep11).
+        AudioRef(url=base + "og/ep11.mp3", found_by="og:audio"),
+        AudioRef(url=base + "og/ep11-trailer.m4a", found_by="og:audio"),
+        AudioRef(url=base + "enclosures/ep11-full.mp3", title="Full episode", found_by="enclosure"),
     ]
+    # Beside audio the page declares, other download links are taken as forms of it, not as recordings.
+    assert "extra" not in " ".join(ref.url for ref in refs)
 
 
 def test_json_ld_audio_objects_and_podcast_episodes():
     refs = find_embedded_audio(read("embed_jsonld.html"), "https://harbourtalk.example/episodes/11-ferry-vote")
     assert refs == [
-        AudioRef(url="https://cdn.harbourtalk.example/audio/ep11.mp3", title="Episode 11: The ferry vote"),
-        AudioRef(url="https://harbourtalk.example/audio/ferry-vote-read-aloud.mp3", title="Read aloud"),
-        AudioRef(url="https://harbourtalk.example/audio/trailer.m4a", title="Trailer"),
+        AudioRef(url="https://cdn.harbourtalk.example/audio/ep11.mp3", title="Episode 11: The ferry vote", found_by="json-ld"),
+        AudioRef(url="https://harbourtalk.example/audio/ferry-vote-read-aloud.mp3", title="Read aloud", found_by="json-ld"),
+        AudioRef(url="https://harbourtalk.example/audio/trailer.m4a", title="Trailer", found_by="json-ld"),
+        AudioRef(url="https://harbourtalk.example/video/walk.mp4", title="Harbour walk", type="video", found_by="json-ld"),
     ]
     urls = " ".join(ref.url for ref in refs)
     assert "ep11.ogg" not in urls  # another encoding of the same episode
-    assert "walk.mp4" not in urls and "cover.jpg" not in urls
+    assert "cover.jpg" not in urls
 
 
 def test_relative_base_href_in_a_local_page(tmp_path):
     page = tmp_path / "pages" / "episode.html"
     html = '<html><head><base href="../media/"></head><body><audio src="ep%201.mp3#t=0:05:00"></audio></body></html>'
     refs = find_embedded_audio(html, str(page))
-    assert refs == [AudioRef(url=str(tmp_path / "media" / "ep 1.mp3"), segment=(300.0, None))]
+    assert refs == [AudioRef(url=str(tmp_path / "media" / "ep 1.mp3"), segment=(300.0, None), found_by="html5")]
 
 
 def test_file_url_base_gives_local_paths(tmp_path):
     page = tmp_path / "page.html"
     refs = find_embedded_audio('<html><body><a href="talk.wav">talk</a></body></html>', page.as_uri())
-    assert refs == [AudioRef(url=str(tmp_path / "talk.wav"), title="talk")]
+    assert refs == [AudioRef(url=str(tmp_path / "talk.wav"), title="talk", found_by="link")]
 
 
 def test_malformed_fragment_keeps_the_whole_file(caplog):
     html = '<html><body><audio src="https://e.example/a.mp3#t=90,30"></audio></body></html>'
     with caplog.at_level(logging.WARNING, logger="indexer"):
         refs = find_embedded_audio(html, "https://e.example/")
-    assert refs == [AudioRef(url="https://e.example/a.mp3")]
+    assert refs == [AudioRef(url="https://e.example/a.mp3", found_by="html5")]
     assert "a.mp3#t=90,30" in caplog.text
 
 

@@ -125,7 +125,11 @@ class Transcriber:
         """
         engine = self.engine  # load the model here, not in a background thread
         short: list[tuple[Path, float]] = []
+        named = set()
         for path in map(Path, paths):
+            if _started_key(path, None) in named:
+                continue  # one file embedded by several articles of the batch is recognised once
+            named.add(_started_key(path, None))
             try:
                 duration = audio.probe(path).duration
             except IndexerError:

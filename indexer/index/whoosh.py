@@ -54,13 +54,22 @@ _DAMAGED = (EOFError, struct.error, pickle.UnpicklingError, ValueError, IndexErr
 _QUERY_CRASHES = (IndexError, KeyError, AssertionError, ValueError, TypeError, UnicodeDecodeError, AttributeError)
 
 
+# Whoosh's default token, \w+(\.?\w+)*, keeps "U.S.", "3.5" and "p.m" whole but also joins two
+# sentences that lost their space ("said.Mateen"): a dot before a capitalised word ends the token.
+TOKEN_EXPRESSION = r"\w+(?:\.(?![A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ])\w+)*"
+
+
 def _exact_analyzer():
-    return RegexTokenizer() | LowercaseFilter()
+    return RegexTokenizer(TOKEN_EXPRESSION) | LowercaseFilter()
+
+
+def _stemming_analyzer():
+    return StemmingAnalyzer(expression=TOKEN_EXPRESSION)
 
 
 def _schema() -> Schema:
     # Lower-casing, English stop words and Porter stemming: "troops" finds "troop", "talks" finds "talk".
-    analyzer = StemmingAnalyzer()
+    analyzer = _stemming_analyzer()
     return Schema(
         doc_type=ID(stored=True),
         source_id=ID(stored=True),
@@ -443,7 +452,7 @@ def jump_in(result, matched: set[tuple[str, str]]) -> float:
 
 
 def _first_matched_word(result, matched: set[tuple[str, str]]) -> Optional[StoredWord]:
-    stemmed, exact = StemmingAnalyzer(), _exact_analyzer()
+    stemmed, exact = _stemming_analyzer(), _exact_analyzer()
     for stored in result.get("words") or []:
         word = StoredWord.load(stored)
         if any(("text", t.text) in matched for t in stemmed(word.word)):

@@ -24,24 +24,18 @@ import lxml.etree
 from ..errors import FeedError, SourceError
 from ..models import Article, AudioRef
 from .embeds import AUDIO_EXTENSIONS, parse_media_fragment, resolve_reference
-from .html import html_to_paragraphs, plain_text_paragraphs
+from .fetch import is_url
+from .html import html_to_paragraphs, looks_like_markup, plain_text_paragraphs
 from .text import format_datetime, parse_datetime
+from .transcripts import transcript_format
 
 logger = logging.getLogger("indexer")
 
-__all__ = ["TRANSCRIPT_TYPES", "looks_like_feed", "read_feed"]
+__all__ = ["looks_like_feed", "read_feed"]
 
-# Podcasting 2.0 transcript MIME types we can read, best first: JSON may carry word times,
-# SRT and VTT carry cue times, HTML carries no times at all.
-TRANSCRIPT_TYPES = {
-    "application/json": 0,
-    "application/x-subrip": 1,
-    "application/srt": 1,
-    "text/srt": 1,
-    "text/x-srt": 1,
-    "text/vtt": 2,
-    "text/html": 3,
-}
+# Transcript formats by preference: JSON may carry word times, SRT and VTT carry cue times, HTML
+# carries times only when it marks them with <time>.
+_FORMAT_RANK = {"json": 0, "srt": 1, "vtt": 2, "html": 3}
 
 _FEED_ROOTS = {"rss", "feed", "rdf"}
 
@@ -65,9 +59,24 @@ class _RawItem:
     transcripts: list[_Transcript] = field(default_factory=list)
 
 
+_UTF32_BOMS = {b"\xff\xfe\x00\x00": "utf-32-le", b"\x00\x00\xfe\xff": "utf-32-be"}
+
+
+def _utf32_to_utf8(data: bytes) -> bytes:
+    """A UTF-32 document (with its BOM) as UTF-8: neither feedparser nor lxml reads UTF-32."""
+    encoding = _UTF32_BOMS.get(data[:4])
+    if encoding is None:
+        return data
+    text = data[4:].decode(encoding, errors="replace")
+    if text.startswith("<?xml"):
+        declaration, end, rest = text.partition("?>")
+        text = re.sub(r"""\sencoding=["'][^"']*["']""", "", declaration) + end + rest
+    return text.encode("utf-8")
+
+
 def looks_like_feed(data: bytes) -> bool:
     """True when the document's root element is ``<rss>``, Atom ``<feed>`` or RSS 1.0 ``<rdf:RDF>``."""
-    head = data[:4096]
+    head = _utf32_to_utf8(data[:16384])[:4096]
     try:
         for _event, element in lxml.etree.iterparse(
             io.BytesIO(head), events=("start",), recover=True, resolve_entities=False, no_network=True
@@ -94,6 +103,7 @@ def read_feed(data: bytes, location: str) -> list[Article]:
     """
     import feedparser
 
+    data = _utf32_to_utf8(data)
     # A BytesIO, not the bytes: feedparser treats a string argument as a URL or a file name.
     # No content-location either: feedparser would then "resolve" plain guids like "ep-2" into
     # URLs; relative references are resolved here instead, against ``location``.
@@ -115,9 +125,7 @@ def read_feed(data: bytes, location: str) -> list[Article]:
         reason = parsed.get("bozo_exception") or "no RSS or Atom elements"
         raise FeedError(f"{location}: not an RSS or Atom feed ({_one_line(reason)})")
     if parsed.get("bozo"):
-        logger.warning(
-            "%s: malformed feed, reading what can be read (%s)", location, _one_line(parsed.bozo_exception)
-        )
+        logger.warning("%s: malformed feed, reading what can be read (%s)", location, _one_line(parsed.bozo_exception))
 
     feed_language = (parsed.feed.get("language") or "").lower()
     feed_author = parsed.feed.get("author")
@@ -148,6 +156,27 @@ def _entry_article(
         return None, None
     moment = _entry_datetime(entry)
 
+    raw = _match(
+        raw_items,
+        guid=entry.get("id"),
+        enclosure=_raw_enclosure(entry),
+        link=entry.get("link"),
+        title=entry.get("title"),
+    )
+    transcript = _preferred_transcript(raw.transcripts if raw else [], feed_language)
+    if transcript is None and entry.get("podcast_transcript"):
+        # The lxml pass found nothing (unparseable XML): fall back to feedparser's one.
+        found = entry["podcast_transcript"]
+        transcript = _preferred_transcript(
+            [_Transcript(found.get("url", ""), found.get("type", ""), found.get("language", ""))], feed_language
+        )
+    transcript_url = None
+    if transcript is not None:
+        try:
+            transcript_url = resolve_reference(transcript.url, location)
+        except SourceError as e:
+            logger.warning("%s: ignoring a transcript: %s", location, e)
+
     audio: list[AudioRef] = []
     if enclosure:
         try:
@@ -155,28 +184,15 @@ def _entry_article(
         except SourceError as e:
             logger.warning("%s; using the whole enclosure", e)
             url, segment = enclosure.split("#", 1)[0], None
-        ref = AudioRef(url=url, segment=segment, title=title or None)
-        raw = _match(
-            raw_items,
-            guid=entry.get("id"),
-            enclosure=_raw_enclosure(entry),
-            link=entry.get("link"),
-            title=entry.get("title"),
-        )
-        transcript = _preferred_transcript(raw.transcripts if raw else [], feed_language)
-        if transcript is None and entry.get("podcast_transcript"):
-            # The lxml pass found nothing (unparseable XML): fall back to feedparser's one.
-            found = entry["podcast_transcript"]
-            transcript = _preferred_transcript(
-                [_Transcript(found.get("url", ""), found.get("type", ""), found.get("language", ""))], feed_language
-            )
-        if transcript is not None:
-            try:
-                ref.transcript_url = resolve_reference(transcript.url, location)
-                ref.transcript_type = transcript.type
-            except SourceError as e:
-                logger.warning("%s: ignoring a transcript: %s", location, e)
-        audio.append(ref)
+        kind, found_by = _enclosure_kind(entry)
+        audio.append(AudioRef(url=url, segment=segment, title=title or None, type=kind, found_by=found_by))
+    elif transcript_url is not None:
+        # An episode published as a transcript only (or whose audio is elsewhere): the transcript is
+        # still what was said; the item's page stands for the audio.
+        audio.append(AudioRef(url=link or transcript_url, title=title or None, found_by="podcast:transcript"))
+    if transcript is not None and transcript_url is not None and audio:
+        audio[0].transcript_url = transcript_url
+        audio[0].transcript_type = transcript.type
 
     article = Article(
         title=title or _fallback_title(enclosure, link, guid),
@@ -244,16 +260,24 @@ def _raw_enclosure(entry) -> Optional[str]:
     return None
 
 
+def _enclosure_kind(entry) -> tuple[str, str]:
+    """The enclosure's type ("audio" or "video") and where it was found (``enclosure``, ``media:content``)."""
+    for candidate in entry.get("enclosures") or []:
+        if (candidate.get("href") or "").strip() == (_raw_enclosure(entry) or ""):
+            return ("video" if (candidate.get("type") or "").lower().startswith("video") else "audio"), "enclosure"
+    return "audio", "media:content"
+
+
 def _entry_link(entry, location: str) -> Optional[str]:
     link = (entry.get("link") or "").strip()
     if not link:
         return None
     try:
-        if urlsplit(link).scheme in ("http", "https"):
+        if is_url(link):
             urlsplit(link).port  # noqa: B018 -- raises on a port out of range
             return link
         # feedparser copies a guid into ``link`` when the guid may be a permalink; "ep-2" is not one.
-        if entry.get("guidislink") or urlsplit(location).scheme not in ("http", "https"):
+        if entry.get("guidislink") or not is_url(location):
             return None
         return resolve_reference(link, location)
     except (ValueError, SourceError) as e:
@@ -270,7 +294,8 @@ def _show_notes(entry) -> list[str]:
     for value, kind in candidates:
         if not value.strip():
             continue
-        paragraphs = html_to_paragraphs(value) if "html" in kind else plain_text_paragraphs(value)
+        # feedparser labels media:description text/plain however much markup it holds.
+        paragraphs = html_to_paragraphs(value) if "html" in kind or looks_like_markup(value) else plain_text_paragraphs(value)
         if sum(map(len, paragraphs)) > sum(map(len, best)):
             best = paragraphs
     return best
@@ -285,22 +310,30 @@ def _fallback_title(*candidates: Optional[str]) -> str:
 
 
 def _preferred_transcript(transcripts: Iterable[_Transcript], feed_language: str) -> Optional[_Transcript]:
-    """The transcript to use: in the feed's language (or unmarked) first, then by format."""
+    """The transcript to use: the best format among those in the feed's language (or unmarked).
+
+    A transcript in another language (a translation) would index words nobody says in the audio:
+    it is not used, and the audio is recognised instead.
+    """
     usable = []
     for transcript in transcripts:
-        kind = transcript.type.split(";")[0].strip().lower()
-        if not transcript.url or kind not in TRANSCRIPT_TYPES:
+        try:
+            kind = transcript_format(transcript.type)
+        except SourceError:
             if transcript.url:
                 logger.debug("ignoring transcript %s of unsupported type %r", transcript.url, transcript.type)
             continue
+        if not transcript.url:
+            continue
         language = transcript.language.lower()
-        other_language = bool(
-            language and feed_language and language.split("-")[0] != feed_language.split("-")[0]
-        )
-        usable.append((other_language, TRANSCRIPT_TYPES[kind], _Transcript(transcript.url.strip(), kind, language)))
+        if language and feed_language and language.split("-")[0] != feed_language.split("-")[0]:
+            logger.info("not using transcript %s: it is in %s, the feed in %s", transcript.url, language, feed_language)
+            continue
+        mime = transcript.type.split(";")[0].strip().lower()
+        usable.append((_FORMAT_RANK[kind], _Transcript(transcript.url.strip(), mime, language)))
     if not usable:
         return None
-    return min(usable, key=lambda candidate: candidate[:2])[2]
+    return min(usable, key=lambda candidate: candidate[0])[1]
 
 
 def _raw_items(data: bytes) -> list[_RawItem]:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from html import unescape
 from typing import Iterator, Optional, Union
-from urllib.parse import urlsplit
 
 import lxml.etree
 import lxml.html
@@ -18,13 +18,15 @@ import lxml.html
 from ..errors import ArticleError
 from ..models import Article
 from .embeds import find_embedded_audio, looks_like_html, parse_media_fragment
-from .text import format_datetime, parse_datetime, title_from_location
+from .fetch import is_url
+from .text import collapse_whitespace as _clean, format_datetime, parse_datetime, title_from_location
 
 logger = logging.getLogger("indexer")
 
 __all__ = [
     "find_embedded_audio",
     "html_to_paragraphs",
+    "looks_like_markup",
     "plain_text_paragraphs",
     "looks_like_html",
     "parse_media_fragment",
@@ -67,7 +69,7 @@ def read_html_article(html: Union[str, bytes], location: str) -> Article:
     """
     import trafilatura
 
-    url = location if _is_web_url(location) else None
+    url = location if is_url(location) else None
     tree = trafilatura.load_html(html) if html else None
     if tree is None:
         raise ArticleError(f"{location}: not an HTML page with article text")
@@ -81,6 +83,9 @@ def read_html_article(html: Union[str, bytes], location: str) -> Article:
         # Deduplication is cross-document (an LRU cache shared by calls): it would hide a page
         # that is ingested twice, which is the pipeline's decision, not the parser's.
         deduplicate=False,
+        # Without trafilatura's fallback extractors (jusText, readability): on real pages they bring
+        # back captions, sidebars and teasers more often than text (bench/RESULTS.md, "Real pages").
+        fast=True,
     )
     document = trafilatura.bare_extraction(tree, with_metadata=True, **options)
     if document is None or document.body is None:
@@ -96,10 +101,14 @@ def read_html_article(html: Union[str, bytes], location: str) -> Article:
         body = strict.body
 
     paragraphs = list(_body_paragraphs(body))
-    title = _clean(document.title) or title_from_location(location)
+    title = _headline(tree, _clean(document.title), _clean(document.sitename)) or title_from_location(location)
     # Some pages repeat the headline as the first block of the body.
     if paragraphs and paragraphs[0].casefold() == title.casefold():
         paragraphs.pop(0)
+    elif paragraphs and _generic(title, paragraphs, tree) and _looks_like_headline(paragraphs[0]):
+        # A site-wide title ("News from The Associated Press") names nothing the article says; the
+        # article's first block, a short line without a full stop, is its headline.
+        title = paragraphs.pop(0)
     if not paragraphs:
         raise ArticleError(f"{location}: no article text found in the page")
 
@@ -108,17 +117,94 @@ def read_html_article(html: Union[str, bytes], location: str) -> Article:
         location=location,
         paragraphs=paragraphs,
         date=_precise_date(tree, document.date) if document.date else None,
-        author=_clean(document.author),
+        author=_stated_author(tree, _clean(document.author), _clean(document.sitename)),
         url=_clean(document.url) or url,
-        audio=find_embedded_audio(tree, location),
+        audio=find_embedded_audio(tree, location, paragraphs=paragraphs, title=title),
     )
+
+
+# How page titles join the headline and the site's name: "Headline | Site", "Headline - Site".
+_TITLE_SEPARATORS = re.compile(r"\s+[|\-–—«»·:]{1,2}\s+")
+
+
+def _headline(tree: lxml.html.HtmlElement, title: Optional[str], sitename: Optional[str]) -> Optional[str]:
+    """The article's headline: the page's ``<h1>`` when the title contains it (the title adds the site's
+    name), else the title without a part that is the site's name."""
+    if not title:
+        return None
+    folded = title.casefold()
+    for heading in tree.iter("h1"):
+        text = _clean(heading.text_content())
+        if text and len(text) >= 8 and text != title and text.casefold() in folded:
+            return text
+    if sitename:
+        parts = _TITLE_SEPARATORS.split(title)
+        kept = [part for part in parts if part.strip().casefold() != sitename.casefold()]
+        if kept and len(kept) < len(parts):
+            return _TITLE_SEPARATORS.search(title) and " - ".join(kept) if len(kept) > 1 else kept[0]
+    return title
+
+
+# trafilatura's block elements; a table cell holding them is page layout, not a table of data.
+_BLOCKS_IN_CELLS = frozenset("p head list quote table".split())
+
+
+# Bylines that name nobody.
+_NO_AUTHOR = frozenset(
+    "no author|anonymous|anónimo|anonym|unknown|admin|administrator|redaktion|redacción|staff|author|autor|by|von|por".split("|")
+)
+
+
+def _stated_author(tree: lxml.html.HtmlElement, author: Optional[str], sitename: Optional[str]) -> Optional[str]:
+    """trafilatura's author, keeping only names the page states as its author: in ``<meta name=author>``,
+    JSON-LD ``author``, or an element marked as the author or byline. A guess from the text ("So Artikel
+    Empfehlen", "Autor; In ..."), a placeholder ("No Author") or the site's own name is dropped."""
+    if not author:
+        return None
+    stated = " ".join(_author_statements(tree)).casefold()
+    names = [name.strip() for name in author.split(";")]
+    unwanted = _NO_AUTHOR | ({sitename.casefold()} if sitename else set())
+    kept = [name for name in names if name and name.casefold() not in unwanted and name.casefold() in stated]
+    return "; ".join(kept) or None
+
+
+def _author_statements(tree: lxml.html.HtmlElement) -> Iterator[str]:
+    for meta in tree.iter("meta"):
+        name = (meta.get("name") or meta.get("property") or "").strip().lower()
+        if name in ("author", "article:author", "dc.creator", "parsely-author", "sailthru.author", "byl"):
+            yield meta.get("content") or ""
+    for script in tree.iter("script"):
+        if (script.get("type") or "").strip().lower() == "application/ld+json" and "author" in (script.text or ""):
+            yield script.text or ""
+    for element in tree.iter():
+        if not isinstance(element.tag, str):
+            continue
+        marks = f"{element.get('rel') or ''} {element.get('itemprop') or ''} {element.get('class') or ''}".lower()
+        if "author" in marks or "byline" in marks or "creator" in marks:
+            yield element.text_content()
+
+
+def _generic(title: str, paragraphs: list[str], tree: lxml.html.HtmlElement) -> bool:
+    """Whether the title heads nothing in the page and no word of it (of five letters or more)
+    occurs in the article's lead."""
+    for heading in tree.iter("h1", "h2"):
+        if (_clean(heading.text_content()) or "").casefold() == title.casefold():
+            return False
+    words = {word for word in re.findall(r"\w{5,}", title.casefold())}
+    body = " ".join(paragraphs[:4]).casefold()
+    return bool(words) and not any(re.search(rf"\b{re.escape(word)}\b", body) for word in words)
+
+
+def _looks_like_headline(paragraph: str) -> bool:
+    return len(paragraph.split()) <= 20 and not paragraph.rstrip().endswith((".", ":", ";", ","))
 
 
 def _body_paragraphs(body: lxml.etree._Element) -> Iterator[str]:
     """Paragraph texts from trafilatura's output tree (``p``, ``head``, ``list``, ``quote``, ``table`` ...)."""
     # trafilatura turns <br> into <lb/>; give it a space so the words on either side stay apart.
     for line_break in body.iter("lb"):
-        line_break.tail = " " + (line_break.tail or "")
+        if not (line_break.tail or "").startswith(" "):
+            line_break.tail = " " + (line_break.tail or "")
     for block in body:
         tag = block.tag if isinstance(block.tag, str) else ""
         if tag == "list":
@@ -126,8 +212,13 @@ def _body_paragraphs(body: lxml.etree._Element) -> Iterator[str]:
             yield from (item for item in items if item)
         elif tag == "table":
             for row in block.iter("row"):
-                cells = [_text(cell) for cell in row.iterchildren("cell")]
-                line = " | ".join(cell for cell in cells if cell)
+                cells = list(row.iterchildren("cell"))
+                if any(child.tag in _BLOCKS_IN_CELLS for cell in cells for child in cell):
+                    # A layout table: its cells hold the article's paragraphs, each one of its own.
+                    for cell in cells:
+                        yield from _body_paragraphs(cell)
+                    continue
+                line = " | ".join(text for text in (_text(cell) for cell in cells) if text)
                 if line:
                     yield line
         elif tag == "quote" and len(block) and all(child.tag in ("p", "lb") for child in block):
@@ -236,6 +327,14 @@ def html_to_paragraphs(html: str) -> list[str]:
     return paragraphs
 
 
+_MARKUP = re.compile(r"</?(?:p|br|div|ul|ol|li|a|b|i|em|strong|span|h[1-6]|blockquote|img|table|tr|td)\b[^<>]*>", re.IGNORECASE)
+
+
+def looks_like_markup(text: str) -> bool:
+    """Whether text labelled plain holds HTML elements (``<p>``, ``<br>``, ``<ul><li>`` ...)."""
+    return bool(_MARKUP.search(text))
+
+
 def plain_text_paragraphs(text: str) -> list[str]:
     """Paragraphs of plain text: blank-line separated, each with its lines joined."""
     paragraphs, current = [], []
@@ -248,13 +347,3 @@ def plain_text_paragraphs(text: str) -> list[str]:
     if current:
         paragraphs.append(" ".join(" ".join(current).split()))
     return paragraphs
-
-
-def _is_web_url(location: str) -> bool:
-    return urlsplit(location).scheme.lower() in ("http", "https")
-
-
-def _clean(text: Optional[str]) -> Optional[str]:
-    if not text:
-        return None
-    return " ".join(text.split()) or None

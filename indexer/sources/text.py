@@ -19,7 +19,7 @@ from ..models import Article
 
 logger = logging.getLogger("indexer")
 
-__all__ = ["format_datetime", "parse_datetime", "read_text_article", "title_from_location"]
+__all__ = ["collapse_whitespace", "format_datetime", "parse_datetime", "read_text_article", "title_from_location"]
 
 # A line of hard-wrapped text is rarely longer than this; a longer line is a whole paragraph.
 _WRAP_WIDTH = 100
@@ -237,3 +237,10 @@ def title_from_location(location: str) -> str:
     path = urlsplit(location).path if "://" in location else location
     name = os.path.splitext(os.path.basename(unquote(path).rstrip("/\\")))[0]
     return " ".join(name.replace("_", " ").replace("-", " ").split()) or location
+
+
+def collapse_whitespace(text: Optional[str]) -> Optional[str]:
+    """``text`` with every run of whitespace made one space and no space at either end; None if empty."""
+    if not text:
+        return None
+    return " ".join(text.split()) or None

@@ -1,7 +1,8 @@
 """Transcripts that publishers ship with their episodes (Podcasting 2.0 ``<podcast:transcript>``).
 
-SRT, WebVTT and the Podcasting 2.0 JSON format all carry times, so they can stand in for speech
-recognition. HTML transcripts carry none and are refused: see :func:`read_publisher_transcript`.
+SRT, WebVTT, the Podcasting 2.0 JSON format and HTML that marks its times with ``<time>`` all carry
+times, so they can stand in for speech recognition. HTML without times is refused: see
+:func:`read_publisher_transcript`.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import json
 import logging
 import math
 import re
-from typing import Iterable, Optional
+from typing import Iterable, Iterator, Optional
 
 from ..errors import SourceError
 from ..models import Segment, Transcript, Word
+from .text import collapse_whitespace
 
 logger = logging.getLogger("indexer")
 
@@ -73,8 +75,12 @@ def read_publisher_transcript(
     last segment; ``language`` is the caller's (the feed's ``language`` attribute), else ``""``;
     ``location`` (the transcript's URL or path) names the input in error messages.
 
-    HTML transcripts are refused: they have no times, and a transcript whose every hit would jump
-    to 0:00 is worse than recognising the audio, which gives the second each word is spoken.
+    WebVTT captions that roll (each cue repeats the previous line and adds words with inline
+    ``<00:05:04.199>`` times, as YouTube writes them) are read once, word by word, with those times.
+    An SRT file without cue numbers is read as SRT. HTML is read when it marks its times with
+    ``<time>`` (the Podcasting 2.0 HTML form: ``<cite>Speaker:</cite><time>0:53</time><p>...</p>``);
+    HTML without times is refused, since a transcript whose every hit would jump to 0:00 is worse than
+    recognising the audio, which gives the second each word is spoken.
 
     Raises:
       SourceError: unsupported type, HTML, undecodable or malformed data, or no text at all.
@@ -86,12 +92,13 @@ def read_publisher_transcript(
             kind = transcript_format(type)
         except SourceError:
             # Servers often label SRT as text/plain or anything as application/octet-stream.
-            kind = _sniff_format(text)
-            if kind is None:
+            sniffed = _sniff_format(text)
+            if sniffed is None:
                 raise
+            kind = sniffed
         if kind == "html":
-            raise SourceError("HTML transcripts have no times; transcribe the audio instead")
-        if kind == "srt":
+            segments = _read_html(text)
+        elif kind == "srt":
             segments = _read_srt(text)
         elif kind == "vtt":
             segments = _read_vtt(text)
@@ -125,6 +132,8 @@ def _sniff_format(text: str) -> Optional[str]:
     lines = head.splitlines()
     if len(lines) >= 2 and lines[0].strip().isdigit() and "-->" in lines[1]:
         return "srt"
+    if lines and _SRT_TIMING.match(lines[0].strip()):
+        return "srt"  # SRT without cue numbers
     if head.startswith("<"):
         return "html"
     return None
@@ -141,11 +150,33 @@ def _decode(data: bytes) -> str:
         return data.decode("cp1252", errors="replace")
 
 
+_SRT_TIMING = re.compile(r"^\d{1,3}:\d{2}:\d{2}[,.]\d{1,3}\s*-->\s*\d{1,3}:\d{2}:\d{2}[,.]\d{1,3}")
+
+
+def _number_cues(text: str) -> str:
+    """SRT with a number before every timing line, as the srt library expects."""
+    lines = text.splitlines()
+    out: list[str] = []
+    number = 0
+    for line in lines:
+        if _SRT_TIMING.match(line.strip()):
+            number += 1
+            previous = next((kept for kept in reversed(out) if kept.strip()), "")
+            if not previous.strip().isdigit() or (out and out[-1].strip()):
+                if out and out[-1].strip().isdigit():
+                    out.pop()
+                if out and out[-1].strip():
+                    out.append("")
+                out.append(str(number))
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
 def _read_srt(text: str) -> list[Segment]:
     import srt
 
     try:
-        subtitles = list(srt.parse(text))
+        subtitles = list(srt.parse(_number_cues(text)))
     except (srt.SRTParseError, ValueError) as e:
         raise SourceError(f"malformed SRT transcript: {_one_line(e)}") from e
     return [
@@ -166,6 +197,8 @@ def _read_vtt(text: str) -> list[Segment]:
         captions = webvtt.WebVTT.from_string(text).captions
     except (MalformedFileError, MalformedCaptionError, ValueError) as e:
         raise SourceError(f"malformed WebVTT transcript: {_one_line(e) or 'no WEBVTT header'}") from e
+    if any(_INLINE_TIME.search(caption.raw_text) for caption in captions):
+        return list(_group_words(_rolling_words(captions)))
     segments = []
     for caption in captions:
         # ``start_in_seconds`` drops the milliseconds; the timestamp's milliseconds keep them.
@@ -174,6 +207,97 @@ def _read_vtt(text: str) -> list[Segment]:
         # ``text`` strips cue tags (<v Speaker>, <c.loud>, <00:01.000>); entities stay escaped.
         segments.append(Segment(start=start, end=max(end, start), text=_clean(html.unescape(caption.text))))
     return segments
+
+
+_INLINE_TIME = re.compile(r"<((?:\d+:)?\d{2}:\d{2}\.\d{3})>")
+_CUE_TAG = re.compile(r"</?[^<>]*>")
+
+
+def _rolling_words(captions) -> Iterator[tuple[float, float, str, Optional[str]]]:
+    """Words of rolling captions once each, timed: a cue's lines that repeat the previous cue's last
+    line are dropped; a new line's words start at their inline times (the first at the cue's start),
+    words without times share their cue evenly."""
+    previous_line = ""
+    for caption in captions:
+        start = caption.start_time.in_milliseconds() / 1000
+        end = max(caption.end_time.in_milliseconds() / 1000, start)
+        lines = [line for line in caption.raw_text.splitlines() if _plain(line)]
+        new_lines = [line for line in lines if _plain(line) != previous_line]
+        if lines:
+            previous_line = _plain(lines[-1])
+        for line in new_lines:
+            timed: list[tuple[float, str]] = []
+            pieces = _INLINE_TIME.split(line)  # text, time, text, time, text ...
+            moments = [start] + [_vtt_seconds(value) for value in pieces[1::2]]
+            for moment, piece in zip(moments, pieces[0::2]):
+                timed.extend((moment, word) for word in _plain(piece).split())
+            if len(pieces) == 1:  # no inline times: spread the words over the cue
+                words = _plain(line).split()
+                step = (end - start) / max(len(words), 1)
+                timed = [(start + i * step, word) for i, word in enumerate(words)]
+            for i, (moment, word) in enumerate(timed):
+                following = timed[i + 1][0] if i + 1 < len(timed) else end
+                yield moment, max(following, moment), html.unescape(word), None
+
+
+def _plain(line: str) -> str:
+    return " ".join(_CUE_TAG.sub("", line).split())
+
+
+def _vtt_seconds(value: str) -> float:
+    seconds = 0.0
+    for part in value.split(":"):
+        seconds = seconds * 60 + float(part)
+    return seconds
+
+
+def _read_html(text: str) -> list[Segment]:
+    """Segments of an HTML transcript that marks times with ``<time>``: each runs from its time to the next."""
+    import lxml.html
+
+    try:
+        root = (
+            lxml.html.fragment_fromstring(text, create_parent="div")
+            if "<html" not in text[:500].lower()
+            else lxml.html.document_fromstring(text)
+        )
+    except (ValueError, lxml.etree.ParserError) as e:
+        raise SourceError(f"malformed HTML transcript: {_one_line(e)}") from e
+    marks: list[tuple[float, list[str]]] = []
+    for element in root.iter():
+        tag = element.tag.lower() if isinstance(element.tag, str) else ""
+        if tag == "time":
+            moment = _clock_seconds(element.get("datetime") or element.text_content())
+            if moment is not None:
+                marks.append((moment, []))
+        elif tag in ("p", "li", "blockquote") and marks:
+            marks[-1][1].append(element.text_content())
+        elif tag in ("script", "style", "cite"):
+            continue
+    if not marks:
+        raise SourceError("HTML transcript marks no times (<time>); transcribe the audio instead")
+    segments = []
+    for i, (moment, texts) in enumerate(marks):
+        body = _clean(" ".join(texts))
+        if i + 1 < len(marks):
+            end = marks[i + 1][0]
+        else:
+            # The last passage has no next time: assume ordinary speech, about 2.5 words a second.
+            end = moment + len(body.split()) / 2.5
+        segments.append(Segment(start=moment, end=max(end, moment), text=body))
+    return segments
+
+
+def _clock_seconds(value: str) -> Optional[float]:
+    """Seconds from ``0:53``, ``1:02:03``, ``00:00:05.250``, ``PT1M5S`` (HTML ``datetime`` durations)."""
+    value = value.strip()
+    duration = re.fullmatch(r"PT(?:(\d+)H)?(?:(\d+)M)?(?:([\d.]+)S)?", value, re.IGNORECASE)
+    if duration and any(duration.groups()):
+        hours, minutes, seconds = duration.groups()
+        return int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds or 0)
+    if re.fullmatch(r"\d+(?::\d{1,2}){1,2}(?:[.,]\d+)?", value):
+        return _vtt_seconds(value.replace(",", "."))
+    return None
 
 
 def _read_json(text: str) -> list[Segment]:
@@ -238,7 +362,7 @@ def _group_words(cues: Iterable[tuple[float, float, str, Optional[str]]]) -> Ite
 
 
 def _clean(text: str) -> str:
-    return " ".join(text.split())
+    return collapse_whitespace(text) or ""
 
 
 def _one_line(error: Exception) -> str:
