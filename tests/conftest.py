@@ -56,3 +56,14 @@ def clip(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("clip") / "clip.wav"
     ffmpeg("-i", str(SAMPLE_AUDIO), "-t", "18", "-ac", "1", "-ar", "22050", str(out))
     return out
+
+
+@pytest.fixture(scope="session")
+def sample_index_dir(tmp_path_factory, shared_cache) -> Path:
+    """An index of the sample article and its spoken rendition, ingested once per run (real model)."""
+    from indexer import Index
+
+    directory = tmp_path_factory.mktemp("sample-index")
+    report = Index(directory, cache_dir=shared_cache).ingest(SAMPLE_ARTICLE, audio=[SAMPLE_AUDIO])
+    assert report.ok, report.failures
+    return directory

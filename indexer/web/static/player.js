@@ -44,6 +44,7 @@
   function setSource(src, fallback) {
     if (player.src === absolute(src)) return;
     player.dataset.fallback = fallback || "";
+    player.preload = "metadata"; // so the time can be set before playing: "none" would load nothing until play()
     player.src = src;
   }
 
