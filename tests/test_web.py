@@ -6,6 +6,7 @@ real model); the others use text articles only.
 
 from __future__ import annotations
 
+import functools
 import html as html_lib
 import json
 import os
@@ -15,8 +16,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from html.parser import HTMLParser
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -62,12 +65,12 @@ class _Elements(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         attributes = dict(attrs)
-        if tag == self.tag and self.css_class in (attributes.get("class") or "").split():
+        if tag == self.tag and (not self.css_class or self.css_class in (attributes.get("class") or "").split()):
             self.found.append(attributes)
 
 
 def elements(html: str, tag: str, css_class: str) -> list[dict]:
-    """The attributes (unescaped) of every ``tag`` of ``css_class`` in a page."""
+    """The attributes (unescaped) of every ``tag`` of ``css_class`` (any class if empty) in a page."""
     parser = _Elements(tag, css_class)
     parser.feed(html)
     return parser.found
@@ -231,11 +234,13 @@ def test_new_sources_show_up_while_the_server_runs_and_it_writes_nothing(tmp_pat
 # -- the command ---------------------------------------------------------------------------------
 
 
-def start_server(index_dir: Path, *args: str) -> tuple[subprocess.Popen, str, list[str]]:
-    """``indexer serve`` as a user runs it, on a free port; returns the process and the page's URL."""
+def start_server(index_dir: Path, *args: str, cache: Path | None = None) -> tuple[subprocess.Popen, str, list[str]]:
+    """``indexer serve`` as a user runs it, on a free port; returns the process, the page's URL and
+    what it printed on stderr."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **({"INDEXER_CACHE": str(cache)} if cache else {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "indexer", "--index", str(index_dir), "serve", "--port", "0", *args],
-        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stderr=subprocess.PIPE, text=True, env=env,
     )
     lines = []
     deadline = time.monotonic() + 60
@@ -408,3 +413,54 @@ def test_a_missing_audio_file_is_404(tmp_path, shared_cache):
         page = client.get(f"/audio/{audio_id}")
     assert gone.status_code == 404 and "is no longer at" in gone.text
     assert page.status_code == 200  # the transcript can still be read
+
+
+# -- audio ingested from a URL -------------------------------------------------------------------
+
+
+class Origin:
+    """A web server on 127.0.0.1 publishing the sample as episode.mp3, as a podcast host would."""
+
+    def __init__(self, folder: Path):
+        shutil.copy(SAMPLE_AUDIO, folder / "episode.mp3")
+        handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/episode.mp3"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def url_audio(tmp_path, shared_cache, sample_index_dir):
+    """An index holding the sample ingested from its URL; yields (index dir, cache dir, origin)."""
+    (tmp_path / "site").mkdir()
+    origin = Origin(tmp_path / "site")
+    cache = tmp_path / "cache"
+    # The transcripts recognised for the sample index, so that only the download is new.
+    shutil.copytree(shared_cache / "transcripts", cache / "transcripts")
+    index_dir = tmp_path / "index"
+    report = Index(index_dir, cache_dir=cache).ingest(origin.url)
+    assert report.ok, report.failures
+    yield index_dir, cache, origin
+    origin.stop()
+
+
+@pytest.mark.e2e
+def test_url_audio_plays_from_its_url_or_the_downloaded_copy(url_audio, tmp_path):
+    index_dir, cache, origin = url_audio
+    with TestClient(create_app(Index(index_dir, cache_dir=cache)), base_url="http://127.0.0.1:8080") as client:
+        audio_id = client.get("/api/sources").json()[0]["id"]
+        player = elements(client.get(f"/audio/{audio_id}").text, "audio", "")[0]
+        assert player["src"] == origin.url and player["data-fallback"] == f"/media/{audio_id}"
+        button = elements(client.get("/", params={"q": "Putin"}).text, "button", "play")[0]
+        assert button["data-src"] == origin.url and button["data-fallback"] == f"/media/{audio_id}"
+        # The copy downloaded at ingest is served from here, by Range like a local file.
+        part = client.get(f"/media/{audio_id}", headers={"Range": "bytes=100-199"})
+        assert part.status_code == 206 and part.content == SAMPLE_AUDIO.read_bytes()[100:200]
+    # Without a downloaded copy the player is sent to the URL.
+    with TestClient(create_app(Index(index_dir, cache_dir=tmp_path / "empty-cache")), base_url="http://127.0.0.1") as client:
+        moved = client.get(f"/media/{audio_id}", follow_redirects=False)
+    assert moved.status_code == 302 and moved.headers["location"] == origin.url

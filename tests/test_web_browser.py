@@ -17,7 +17,7 @@ from typing import Callable
 import httpx
 import pytest
 
-from .test_web import start_server
+from .test_web import start_server, url_audio  # noqa: F401  (url_audio is a fixture)
 
 pytestmark = pytest.mark.e2e
 
@@ -196,3 +196,18 @@ def test_hostile_article_text_stays_text_in_the_browser(browser, tmp_path):
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)
 
+
+
+def test_url_audio_whose_origin_is_gone_plays_from_the_downloaded_copy(browser, url_audio):
+    index_dir, cache, origin = url_audio
+    origin.stop()
+    process, url, _ = start_server(index_dir, cache=cache)
+    try:
+        audio_id = httpx.get(url + "api/sources").json()[0]["id"]
+        open_page(browser, url + f"audio/{audio_id}#t=30")
+        state = started_playing(browser)
+        assert state["src"] == url + f"media/{audio_id}"
+        assert abs(state["playingAt"] - 30) < 0.5, state
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
