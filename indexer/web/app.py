@@ -124,6 +124,7 @@ def _templates() -> Jinja2Templates:
         is_url=is_url,
         plays=present.plays,
         transcript_path=present.transcript_path,
+        word_spans=present.word_spans,
         formats=list(WRITERS),
     )
     return Jinja2Templates(env=env)

@@ -1,5 +1,7 @@
 """What the pages show, made from the library's records: hits grouped by article, marked snippets,
-play buttons. No HTML here: the templates escape whatever these return."""
+play buttons. The templates escape whatever these return; the one piece of HTML made here is a
+segment's words (:func:`word_spans`), each escaped, because a template loop over a long transcript's
+words cost most of its page."""
 
 from __future__ import annotations
 
@@ -7,7 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 from urllib.parse import quote
 
-from ..models import Hit, Source
+from markupsafe import Markup, escape
+
+from ..models import Hit, Segment, Source
 from ..sources.fetch import is_url
 
 
@@ -107,3 +111,14 @@ def arrange_sources(sources: list[Source]) -> tuple[list[ArticleEntry], list[Sou
     embedded = {a.id for entry in articles for a in entry.audio}
     alone = [s for s in sources if s.kind == "audio" and s.id not in embedded]
     return articles, alone
+
+
+def word_spans(segment: Segment) -> Markup:
+    """A segment's words as ``<span class="w" data-s=START data-e=END>word</span>``, text escaped; a
+    segment without word times (a publisher's transcript) is one span."""
+    timed = segment.words or [None]
+    spans = []
+    for word in timed:
+        start, end, text = (word.start, word.end, word.word) if word else (segment.start, segment.end, segment.text)
+        spans.append(f'<span class="w" data-s="{float(start)!r}" data-e="{float(end)!r}">{escape(text.strip())}</span>')
+    return Markup(" ".join(spans))
