@@ -464,3 +464,75 @@ def test_url_audio_plays_from_its_url_or_the_downloaded_copy(url_audio, tmp_path
     with TestClient(create_app(Index(index_dir, cache_dir=tmp_path / "empty-cache")), base_url="http://127.0.0.1") as client:
         moved = client.get(f"/media/{audio_id}", follow_redirects=False)
     assert moved.status_code == 302 and moved.headers["location"] == origin.url
+
+
+class _HeardAt:
+    """The index as the alignment will make it: article hits that know where their audio speaks them."""
+
+    def __init__(self, index: Index, audio_id: str, audio: str):
+        self.index, self.cache_dir = index, index.cache_dir
+        self.audio_id, self.audio = audio_id, audio
+
+    def search(self, query, *, limit, kind):
+        hits = self.index.search(query, limit=limit, kind=kind)
+        for hit in hits:
+            if hit.kind == "article":
+                hit.heard_at = [{"source_id": self.audio_id, "audio": self.audio, "start": 42.5, "end": 44.0}]
+        return hits
+
+    def __getattr__(self, name):
+        return getattr(self.index, name)
+
+
+def test_a_paragraph_heard_in_its_audio_gets_a_play_button(article_index):
+    index = _HeardAt(Index(article_index), "audio-0123456789ab", "/srv/episode.mp3")
+    with TestClient(create_app(index), base_url="http://127.0.0.1") as client:
+        html = client.get("/", params={"q": "crane"}).text
+    buttons = elements(html, "button", "play")
+    assert len(buttons) == 2
+    assert {b["data-src"] for b in buttons} == {"/media/audio-0123456789ab"}
+    assert {b["data-start"] for b in buttons} == {"42.5"}
+    assert {b["data-link"] for b in buttons} == {"/audio/audio-0123456789ab#t=42.5"}
+
+
+def test_serve_open_shows_the_page_in_the_browser(article_index, tmp_path):
+    opened = tmp_path / "opened"
+    # webbrowser runs $BROWSER with the URL for %s: here, a command that writes the URL down.
+    browser = f"{sys.executable} -c \"import sys; open(sys.argv[2], 'w').write(sys.argv[1])\" %s {opened}"
+    env = {**os.environ, "BROWSER": browser}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "indexer", "--index", str(article_index), "serve", "--port", "0", "--open"],
+        stderr=subprocess.PIPE, text=True, env={**env, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        url = re.search(r"at (http://\S+/) ", process.stderr.readline()).group(1)
+        deadline = time.monotonic() + 30
+        while not (opened.exists() and opened.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert opened.read_text() == url
+        assert httpx.get(url).status_code == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+
+
+@pytest.mark.e2e
+def test_sources_page_shows_the_article_with_its_audio_beneath(sample_client, audio_id):
+    html = sample_client.get("/sources").text
+    article = re.search(r'<li class="article" id="(article-\w+)">(.*?)</li>\s*</ul>\s*</li>', html, re.S)
+    assert article and "Biden to discuss Putin proposals with NATO – Kremlin" in article.group(2)
+    assert f'<a href="/audio/{audio_id}">' in article.group(2) and "02:16" in article.group(2)
+    assert "2021-12-08T11:53" in article.group(2) and "seed_article.txt" in article.group(2)
+
+
+@pytest.mark.e2e
+def test_part_of_a_file_opens_at_its_start(tmp_path, shared_cache, sample_index_dir):
+    index_dir = tmp_path / "index"
+    assert Index(index_dir, cache_dir=shared_cache).ingest(f"{SAMPLE_AUDIO}#t=30,60").ok
+    with client_for(index_dir) as client:
+        source = client.get("/api/sources").json()[0]
+        player = elements(client.get(f"/audio/{source['id']}").text, "audio", "")[0]
+        listed = client.get("/sources").text
+    assert source["segment"] == [30.0, 60.0]
+    assert float(player["data-start"]) == 30.0
+    assert "from 00:30 to 01:00" in listed

@@ -183,6 +183,7 @@ def create_app(
         context = {
             "source": source,
             "title": articles[0].title if articles else source.title,
+            "date": articles[0].date if articles and articles[0].date else source.date,
             "articles": articles,
             "transcript": transcript,
             "src": src,
