@@ -55,7 +55,9 @@ def start_server(index_dir: Path) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
     process = subprocess.Popen(
         [sys.executable, "-m", "indexer", "--index", str(index_dir), "serve", "--port", "0"],
-        stderr=subprocess.PIPE, text=True, env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     line = process.stderr.readline()
     found = re.search(r"at (http://\S+/) ", line)

@@ -6,7 +6,6 @@ real model); the others use text articles only.
 
 from __future__ import annotations
 
-import functools
 import html as html_lib
 import json
 import os
@@ -16,10 +15,8 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from html.parser import HTMLParser
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -187,9 +184,19 @@ def test_pages_forbid_inline_scripts_and_foreign_host_names(article_index):
 def test_unknown_ids_are_404(article_index):
     with client_for(article_index) as client:
         article_id = client.get("/api/sources").json()[0]["id"]
-        for path in ["/audio/audio-000000000000", "/media/audio-000000000000", "/media/..%2F..%2Fetc%2Fpasswd",
-                     "/media/%2Fetc%2Fpasswd", "/audio/%2E%2E", "/api/transcript/nope", f"/media/{article_id}",
-                     f"/audio/{article_id}", "/static/%2E%2E/app.py", "/static/%2E%2E%2Fapp.py", "/nowhere"]:
+        for path in [
+            "/audio/audio-000000000000",
+            "/media/audio-000000000000",
+            "/media/..%2F..%2Fetc%2Fpasswd",
+            "/media/%2Fetc%2Fpasswd",
+            "/audio/%2E%2E",
+            "/api/transcript/nope",
+            f"/media/{article_id}",
+            f"/audio/{article_id}",
+            "/static/%2E%2E/app.py",
+            "/static/%2E%2E%2Fapp.py",
+            "/nowhere",
+        ]:
             response = client.get(path)
             assert response.status_code == 404, path
         page = client.get("/audio/audio-000000000000")
@@ -223,7 +230,10 @@ def test_new_sources_show_up_while_the_server_runs_and_it_writes_nothing(tmp_pat
         later = write_article(tmp_path / "later", "later.txt", "9 Dec, 2021 10:00\n\nQuay report\n\nThe quay was busy.\n")
         done = subprocess.run(
             [sys.executable, "-m", "indexer", "--index", str(article_index), "ingest", str(later)],
-            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            timeout=120,
         )
         assert done.returncode == 0, done.stderr
         titles = [s["title"] for s in client.get("/api/sources").json()]
@@ -240,7 +250,9 @@ def start_server(index_dir: Path, *args: str, cache: Path | None = None) -> tupl
     env = {**os.environ, "PYTHONPATH": str(ROOT), **({"INDEXER_CACHE": str(cache)} if cache else {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "indexer", "--index", str(index_dir), "serve", "--port", "0", *args],
-        stderr=subprocess.PIPE, text=True, env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     lines = []
     deadline = time.monotonic() + 60
@@ -367,7 +379,15 @@ def test_audio_is_served_by_range(sample_client, audio_id):
         assert part.status_code == 206, header
         assert part.headers["content-range"] == f"bytes {start}-{end}/{size}"
         assert part.content == data[start : end + 1]
-    for header in [f"bytes={size}-", f"bytes={size + 10}-{size + 20}", "bytes=-0", "bytes=50-10", "bytes=abc", "pages=1-2", "bytes=1-2-3"]:
+    for header in [
+        f"bytes={size}-",
+        f"bytes={size + 10}-{size + 20}",
+        "bytes=-0",
+        "bytes=50-10",
+        "bytes=abc",
+        "pages=1-2",
+        "bytes=1-2-3",
+    ]:
         refused = sample_client.get(f"/media/{audio_id}", headers={"Range": header})
         assert refused.status_code == 416, header
         assert refused.headers["content-range"] == f"bytes */{size}"
@@ -416,36 +436,6 @@ def test_a_missing_audio_file_is_404(tmp_path, shared_cache):
 
 
 # -- audio ingested from a URL -------------------------------------------------------------------
-
-
-class Origin:
-    """A web server on 127.0.0.1 publishing the sample as episode.mp3, as a podcast host would."""
-
-    def __init__(self, folder: Path):
-        shutil.copy(SAMPLE_AUDIO, folder / "episode.mp3")
-        handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/episode.mp3"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@pytest.fixture
-def url_audio(tmp_path, shared_cache, sample_index_dir):
-    """An index holding the sample ingested from its URL; yields (index dir, cache dir, origin)."""
-    (tmp_path / "site").mkdir()
-    origin = Origin(tmp_path / "site")
-    cache = tmp_path / "cache"
-    # The transcripts recognised for the sample index, so that only the download is new.
-    shutil.copytree(shared_cache / "transcripts", cache / "transcripts")
-    index_dir = tmp_path / "index"
-    report = Index(index_dir, cache_dir=cache).ingest(origin.url)
-    assert report.ok, report.failures
-    yield index_dir, cache, origin
-    origin.stop()
 
 
 @pytest.mark.e2e
@@ -502,7 +492,9 @@ def test_serve_open_shows_the_page_in_the_browser(article_index, tmp_path):
     env = {**os.environ, "BROWSER": browser}
     process = subprocess.Popen(
         [sys.executable, "-m", "indexer", "--index", str(article_index), "serve", "--port", "0", "--open"],
-        stderr=subprocess.PIPE, text=True, env={**env, "PYTHONPATH": str(ROOT)},
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**env, "PYTHONPATH": str(ROOT)},
     )
     try:
         url = re.search(r"at (http://\S+/) ", process.stderr.readline()).group(1)

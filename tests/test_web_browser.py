@@ -17,7 +17,7 @@ from typing import Callable
 import httpx
 import pytest
 
-from .test_web import start_server, url_audio  # noqa: F401  (url_audio is a fixture)
+from .test_web import HOSTILE, ingest, start_server, write_article
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +27,9 @@ DRIVERS = ("chromedriver",)
 # events do not bubble, but a capturing listener on the document sees them.
 RECORD_PLAYING = """
 window.__playingAt = null;
-document.addEventListener("playing", (e) => { if (window.__playingAt === null) window.__playingAt = e.target.currentTime; }, true);
+document.addEventListener("playing", (e) => {
+  if (window.__playingAt === null) window.__playingAt = e.target.currentTime;
+}, true);
 """
 
 
@@ -48,9 +50,16 @@ def browser(tmp_path_factory):
     options = webdriver.ChromeOptions()
     options.binary_location = browser_path
     for flag in [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--autoplay-policy=no-user-gesture-required", "--window-size=1100,760",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--autoplay-policy=no-user-gesture-required",
+        "--window-size=1100,760",
         f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
     ]:
         options.add_argument(flag)
@@ -132,7 +141,8 @@ def test_a_hits_play_button_plays_from_its_jump_in_time(browser, server, audio_i
     browser.execute_script("window.__playingAt = null; document.getElementById('player').pause();")
     first = hits[0]["start"]
     buttons[0].click()
-    wait_for(lambda: abs(player_state(browser)["time"] - first) < 0.5 and not player_state(browser)["paused"], "a seek to the first hit")
+    state = started_playing(browser)
+    assert abs(state["playingAt"] - first) < 0.5, (state, first)
 
 
 def test_clicking_a_word_seeks_there(browser, server, audio_id, artifacts):
@@ -181,8 +191,6 @@ def test_the_lit_word_follows_playback_and_stays_in_view(browser, server, audio_
 
 
 def test_hostile_article_text_stays_text_in_the_browser(browser, tmp_path):
-    from .test_web import HOSTILE, ingest, write_article
-
     index_dir = tmp_path / "index"
     ingest(index_dir, write_article(tmp_path, "hostile.txt", HOSTILE))
     process, url, _ = start_server(index_dir)
@@ -195,7 +203,6 @@ def test_hostile_article_text_stays_text_in_the_browser(browser, tmp_path):
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)
-
 
 
 def test_url_audio_whose_origin_is_gone_plays_from_the_downloaded_copy(browser, url_audio):

@@ -291,4 +291,3 @@ def _limit(value: Optional[str], default: int) -> int:
 def _file_name(source_id: str) -> str:
     # Ids are the index's own (kind-hex), but a header is no place for quotes or line breaks.
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in source_id)
-

@@ -105,9 +105,7 @@ class ArticleEntry:
 def arrange_sources(sources: list[Source]) -> tuple[list[ArticleEntry], list[Source]]:
     """Articles with their audio beneath them, and the audio that no indexed article embeds."""
     by_id = {s.id: s for s in sources}
-    articles = [
-        ArticleEntry(s, [by_id[a] for a in s.audio_ids if a in by_id]) for s in sources if s.kind == "article"
-    ]
+    articles = [ArticleEntry(s, [by_id[a] for a in s.audio_ids if a in by_id]) for s in sources if s.kind == "article"]
     embedded = {a.id for entry in articles for a in entry.audio}
     alone = [s for s in sources if s.kind == "audio" and s.id not in embedded]
     return articles, alone
