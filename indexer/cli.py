@@ -243,7 +243,10 @@ def serve(obj: Context, host, port, open_browser):
 
             webbrowser.open(url)
 
-    web.serve(index, host=host, port=port, on_ready=ready)
+    try:
+        web.serve(index, host=host, port=port, on_ready=ready)
+    except KeyboardInterrupt:  # Ctrl-C is how a server is stopped: not a failure
+        click.echo("Stopped.", err=True)
 
 
 # -- presentation ---------------------------------------------------------------------------------

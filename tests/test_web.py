@@ -277,6 +277,8 @@ def test_serve_listens_on_loopback_and_stops_on_ctrl_c(article_index):
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)
+    assert process.returncode == 0
+    assert process.stderr.read().strip() == "Stopped."
 
 
 def test_serve_on_another_address_warns_on_stderr(article_index):
