@@ -7,7 +7,8 @@ corpus (one commit; the same documents, episodes and query classes as the search
 ``python -m indexer serve`` on a free loopback port, and times over HTTP, from request to the last
 byte: the search page (``/?q=``, 20 hits shown and one more asked for to know whether there are
 more), the same query from the JSON API (``/api/search?limit=20``), and the transcript page of an
-episode. Beside them, ``Index.search`` in this process with the same limit: the library's share.
+episode. Beside them, in this process: the same search page through Starlette's test client, and
+``Index.search`` with the same limit, the library's share.
 Each query is asked once untimed first, so the figures are for a warm index, as on a page a user
 keeps open. Prints a markdown table and a one-line summary.
 """
@@ -123,9 +124,19 @@ def run(size: int, out: TextIO, work_dir: Path, *, queries_per_class: int = 30, 
     finally:
         process.terminate()
         process.wait(timeout=30)
+    # The same page made in this process (no HTTP, no second process), beside the library call it makes.
+    from starlette.testclient import TestClient
+
+    from indexer.web import create_app
+
+    results["in_process"] = {}
     index = Index(index_dir)
-    for cls in CLASSES:
-        results["library"][cls] = _stats(_times(lambda q: index.search(q, limit=PAGE + 1), queries[cls]))
+    with TestClient(create_app(Index(index_dir)), base_url="http://127.0.0.1") as local:
+        for cls in CLASSES:
+            results["library"][cls] = _stats(_times(lambda q: index.search(q, limit=PAGE + 1), queries[cls]))
+            results["in_process"][cls] = _stats(
+                _times(lambda q: local.get("/", params={"q": q}).raise_for_status(), queries[cls])
+            )
     _report(results, out)
     return results
 
@@ -141,6 +152,7 @@ def _report(r: dict, out: TextIO) -> None:
     for key, label in (
         ("page", f"search page `/?q=` ({PAGE} hits + 1)"),
         ("api", f"`/api/search?limit={PAGE}`"),
+        ("in_process", "search page made in-process (Starlette's test client: no HTTP, no second process)"),
         ("library", f"`Index.search(limit={PAGE + 1})` in-process"),
     ):
         cells = [f"{r[key][c]['p50_ms']:.1f} / {r[key][c]['p95_ms']:.1f}" for c in CLASSES]
@@ -155,8 +167,9 @@ def _report(r: dict, out: TextIO) -> None:
     worst = max(r["page"][c]["p95_ms"] for c in CLASSES)
     r["summary"] = (
         f"web: search page p50 {r['page']['rare']['p50_ms']:.1f} ms (rare) / {r['page']['frequent']['p50_ms']:.1f} ms "
-        f"(frequent), p95 at most {worst:.1f} ms at {search._tag(r['size'])} segments; library search alone "
-        f"{r['library']['frequent']['p50_ms']:.1f} ms (frequent); transcript page p50 {t['p50_ms']:.0f} ms"
+        f"(frequent), p95 at most {worst:.1f} ms at {search._tag(r['size'])} segments; in-process page "
+        f"{r['in_process']['frequent']['p50_ms']:.1f} ms and library search alone {r['library']['frequent']['p50_ms']:.1f} ms "
+        f"(frequent); transcript page p50 {t['p50_ms']:.0f} ms"
     )
     print("\n" + r["summary"], file=out)
 
