@@ -288,7 +288,12 @@ def bench_search(work: Path, quick: bool) -> str:
     out = io.StringIO()
     sizes = [10_000] if quick else [10_000, 100_000, 1_000_000]
     search.run(sizes, out, work / "search", quick=quick)
-    return out.getvalue().rstrip()
+    # The web page over the same corpus: the search page a user sees, served by `indexer serve`.
+    import web
+
+    summary = out.getvalue().rstrip().splitlines()[-1]
+    web.run(10_000 if quick else 100_000, out, work, queries_per_class=10 if quick else 30)
+    return out.getvalue().rstrip() + "\n\n" + summary + "; " + out.getvalue().rstrip().splitlines()[-1]
 
 
 BENCHES = {"asr": bench_asr, "memory": bench_memory, "search": bench_search}

@@ -21,7 +21,7 @@ from . import __version__
 from .errors import IndexerError
 from .ingest import Interrupted
 from .library import Index
-from .models import Hit, Source
+from .models import Hit, Source, source_json as _source_json
 from .asr import ENGINES
 from .writers import WRITERS, get_writer
 
@@ -322,6 +322,41 @@ def remove(obj: Context, source_id):
         click.echo(f"removed {source.id}  {_printable(source.title)}")
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on; any but loopback lets others read the index.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="Port to listen on (0: any free port).")
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in the default web browser.")
+@click.pass_obj
+@_handle_errors
+def serve(obj: Context, host, port, open_browser):
+    """Serve a local web page: search, play hits from the second they are spoken, read transcripts.
+
+    The server only reads the index: run it while ingesting, new sources show up without a restart.
+    Ctrl-C stops it.
+    """
+    try:
+        from . import web
+    except ImportError as e:
+        if (e.name or "").split(".")[0] not in ("starlette", "uvicorn", "jinja2"):
+            raise
+        raise click.ClickException(f"indexer serve needs {e.name}: pip install 'indexer[web]'") from e
+    index = Index(obj.index_dir)
+
+    def ready(url: str) -> None:
+        if not web.is_loopback(host):
+            click.echo(f"Warning: listening on {host}: anyone who can reach this machine can read the index.", err=True)
+        click.echo(f"Serving {index.path} at {url} (Ctrl-C to stop)", err=True)
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open(url)
+
+    try:
+        web.serve(index, host=host, port=port, on_ready=ready)
+    except KeyboardInterrupt:  # Ctrl-C is how a server is stopped: not a failure
+        click.echo("Stopped.", err=True)
+
+
 # -- presentation ---------------------------------------------------------------------------------
 
 
@@ -354,15 +389,3 @@ def _describe(source: Source) -> str:
     length = f"{clock(source.duration)}  " if source.duration else ""
     return f"{length}{_printable(source.title)}  {_printable(source.location)}{span}"
 
-
-def _source_json(source: Source) -> dict:
-    data = source.to_dict()
-    if source.kind == "audio":
-        data["audio"] = data.pop("location")
-        data.pop("audio_ids")
-        if not source.segment:
-            data.pop("segment")
-    else:
-        data.pop("segment")
-        data.pop("article_ids")
-    return data

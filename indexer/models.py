@@ -208,6 +208,21 @@ class Source:
         return cls(**data)
 
 
+def source_json(source: Source) -> dict:
+    """A source as ``sources --json`` prints it: ``audio`` instead of ``location`` for audio, and only
+    the link list that applies to its kind."""
+    data = source.to_dict()
+    if source.kind == "audio":
+        data["audio"] = data.pop("location")
+        data.pop("audio_ids")
+        if not source.segment:
+            data.pop("segment")
+    else:
+        data.pop("segment")
+        data.pop("article_ids")
+    return data
+
+
 @dataclass
 class Hit:
     """One search result: a transcript segment (kind "audio") or an article paragraph."""

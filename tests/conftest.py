@@ -3,9 +3,12 @@ guard that keeps real speech models out of tests not marked e2e."""
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -138,3 +141,44 @@ def cli_fake_engine():
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(engines, "load_engine", load_engine)
         yield engine
+@pytest.fixture(scope="session")
+def sample_index_dir(tmp_path_factory, shared_cache) -> Path:
+    """An index of the sample article and its spoken rendition, ingested once per run (real model)."""
+    from indexer import Index
+
+    directory = tmp_path_factory.mktemp("sample-index")
+    report = Index(directory, cache_dir=shared_cache).ingest(SAMPLE_ARTICLE, audio=[SAMPLE_AUDIO])
+    assert report.ok, report.failures
+    return directory
+
+
+class Origin:
+    """A web server on 127.0.0.1 publishing the sample as episode.mp3, as a podcast host would."""
+
+    def __init__(self, folder: Path):
+        shutil.copy(SAMPLE_AUDIO, folder / "episode.mp3")
+        handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/episode.mp3"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def url_audio(tmp_path, shared_cache, sample_index_dir):
+    """An index holding the sample ingested from its URL; yields (index dir, cache dir, origin)."""
+    from indexer import Index
+
+    (tmp_path / "site").mkdir()
+    origin = Origin(tmp_path / "site")
+    cache = tmp_path / "cache"
+    # The transcripts recognised for the sample index, so that only the download is new.
+    shutil.copytree(shared_cache / "transcripts", cache / "transcripts")
+    index_dir = tmp_path / "index"
+    report = Index(index_dir, cache_dir=cache).ingest(origin.url)
+    assert report.ok, report.failures
+    yield index_dir, cache, origin
+    origin.stop()

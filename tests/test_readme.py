@@ -1,4 +1,4 @@
-"""The README's first command, run as written on a copy of the project with the pip that venv ships."""
+"""The README's commands, run as written on a copy of the project with the pip that venv ships."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 from .conftest import ROOT
@@ -47,3 +48,18 @@ def test_try_it_block_installs_and_reads_html_pages(tmp_path):
     found = subprocess.run([*indexer, "search", "Okonkwo"], cwd=project, capture_output=True, text=True, timeout=300)
     assert found.returncode == 0, found.stderr
     assert "**Okonkwo**" in found.stdout and "Harbour news" in found.stdout
+    # The web page's block: its install as written, then the server on a free port instead of --open.
+    serve_block = readme_block("Search and listen in the browser")
+    install, _, run = serve_block.partition(" && ")
+    assert run == ".venv/bin/indexer --index demo-index serve --open"
+    installed = subprocess.run(["bash", "-c", install], cwd=project, capture_output=True, text=True, timeout=600)
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    server = subprocess.Popen([*indexer, "serve", "--port", "0"], cwd=project, stderr=subprocess.PIPE, text=True)
+    try:
+        url = re.search(r"at (http://\S+/) ", server.stderr.readline()).group(1)
+        hits = httpx.get(url + "api/search", params={"q": "Putin"}, timeout=60).json()
+        assert any(hit["kind"] == "audio" and hit["snippet"].count("**Putin**") for hit in hits)
+        assert "<mark>Putin</mark>" in httpx.get(url, params={"q": "Putin"}, timeout=60).text
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

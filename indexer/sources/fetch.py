@@ -555,6 +555,11 @@ class Fetcher:
         """Close the HTTP client and its connections."""
         self._client.close()
 
+    def cached(self, url: str) -> Optional[Path]:
+        """The body of ``url`` from an earlier fetch, found without any request, or None."""
+        record = self._load_record(url)
+        return self.cache_dir / record.body if record else None
+
     def fetch(
         self,
         url: str,
