@@ -165,7 +165,8 @@ def align_words(written: Sequence[ArticleWord], heard: Sequence[HeardWord]) -> A
     exact = [False] * len(a_tokens)
     # links: the alignment as (article tokens, heard tokens, equal) pieces in order.
     links: list[tuple[range, range, bool]] = []
-    for tag, i1, i2, j1, j2 in Levenshtein.opcodes(a_tokens, b_tokens).as_list():
+    for op in Levenshtein.opcodes(a_tokens, b_tokens):
+        tag, i1, i2, j1, j2 = op.tag, op.src_start, op.src_end, op.dest_start, op.dest_end
         if tag in ("equal", "replace"):
             for k in range(i2 - i1):
                 partner[i1 + k], exact[i1 + k] = j1 + k, tag == "equal"
@@ -294,7 +295,7 @@ def _groups(written, heard, a_refs, b_refs, links, confident) -> list[Correspond
             and not (last[1] and _SENTENCE_END.search(heard[max(last[1])].text))
             and len(a_range) + len(b_range) <= 2 * HEARD_PER_WRITTEN
         )
-        if shares or continues:
+        if last is not None and (shares or continues):
             last[0] |= refs_a
             last[1] |= refs_b
             last[2] = last[2] and equal

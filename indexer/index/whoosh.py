@@ -384,7 +384,7 @@ class WhooshBackend:
             clauses.append(Or([Term("exact", c) for c in single] + [Term("pairs", c) for c in joined]))
         query = And([*clauses, Term("kind", "audio")])
         seen = {(m.source_id, m.start) for m in found}
-        matches = []
+        matches: list[Match] = []
         for match, result in _matches(searcher, query, limit + len(found), set()):
             match.jump_in, match.snippet = _mark_sounds_like(result, alike)
             match.match = "sounds-like"
