@@ -108,3 +108,21 @@ def test_a_name_no_article_spells_is_found_by_sound_below_other_hits(tmp_path):
     # Common words are never matched by sound, and a word heard as written is matched as it is.
     assert index.search("troupes") == []  # sounds like the spoken "troops", but an English word
     assert {h.match for h in index.search("Kremlin")} == {"exact"}
+
+
+def test_an_index_made_before_the_aligned_fields_gets_them_when_opened(tmp_path):
+    from whoosh.index import TOC
+
+    from indexer.index import TextIndex, whoosh
+    from indexer.models import Article, Source
+
+    schema = whoosh._schema()
+    for name in ("norm", "heard_at", "pairs"):
+        schema.remove(name)
+    (tmp_path / "index").mkdir()
+    TOC.create(whoosh.SyncedStorage(str(tmp_path / "index")), schema, whoosh.INDEX_NAME)
+    with TextIndex(tmp_path / "index") as index:
+        record = Source(id="article-x", kind="article", title="Harbour", location="/x")
+        index.write([record], articles={record.id: Article(title="Harbour", location="/x", paragraphs=["fourteen litres"])})
+        assert [h.match for h in index.search("14")] == ["exact"]
+        assert index.search("Ushakov") == []  # the sound-alike fallback reads the added pairs field

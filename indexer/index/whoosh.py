@@ -103,10 +103,12 @@ def _aligned_fields() -> dict:
 
 
 def _add_aligned_fields(ix: FileIndex) -> None:
-    missing = {name: f for name, f in _aligned_fields().items() if name not in ix.schema}
-    if not missing:
-        return
     writer = ix.writer(timeout=LOCK_TIMEOUT_SECONDS)
+    # The schema as of the lock: another process may have added the fields meanwhile.
+    missing = {name: f for name, f in _aligned_fields().items() if name not in writer.schema}
+    if not missing:
+        writer.cancel()
+        return
     for name, f in missing.items():
         writer.add_field(name, f)
     writer.commit()
