@@ -1,6 +1,6 @@
 """Benchmarks: indexer against the alternatives, in the same run, on this machine.
 
-    python bench/run.py asr|memory|search|all [--quick] [--work-dir DIR]
+    python bench/run.py asr|memory|search|names|all [--quick] [--work-dir DIR]
 
 Each prints a markdown table and a final one-line summary. Figures go into bench/RESULTS.md by hand
 (with the date, machine and command): benchmarks report, tests check behaviour.
@@ -296,7 +296,14 @@ def bench_search(work: Path, quick: bool) -> str:
     return out.getvalue().rstrip() + "\n\n" + summary + "; " + out.getvalue().rstrip().splitlines()[-1]
 
 
-BENCHES = {"asr": bench_asr, "memory": bench_memory, "search": bench_search}
+def bench_names(work: Path, quick: bool) -> str:
+    """Names, numbers and spellings found where they are spoken: alignment against the old method."""
+    import names_eval
+
+    return names_eval.run(work, quick)
+
+
+BENCHES = {"asr": bench_asr, "memory": bench_memory, "search": bench_search, "names": bench_names}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -277,12 +277,19 @@ def search(obj: Context, query, limit, kind, as_json):
     "--format", "fmt", type=click.Choice(list(WRITERS)), default="txt", show_default=True, help="Output format."
 )
 @click.option("-o", "--output", type=click.File("w"), default="-", help="Write to a file instead of stdout.")
+@click.option(
+    "--spelling",
+    type=click.Choice(["heard", "article"]),
+    default="heard",
+    show_default=True,
+    help="article: words aligned with an embedding article in its spelling (json keeps the heard word).",
+)
 @click.pass_obj
 @_handle_errors
-def transcript(obj: Context, source_id, fmt, output):
+def transcript(obj: Context, source_id, fmt, output, spelling):
     """Print the transcript of an audio source as txt, json, srt or vtt."""
     with obj.open() as index:
-        found = index.transcript(source_id)
+        found = index.transcript(source_id, spelling=spelling)
     # A publisher's transcript may carry terminal escapes; a file gets the text as it is.
     stream = _TerminalSafe(output) if output.isatty() else output
     get_writer(fmt).write(found, stream)
@@ -375,7 +382,17 @@ def _format_hit(hit: Hit) -> str:
         parts = snippet.split("**")
         snippet = "".join(click.style(p, bold=True) if i % 2 else p for i, p in enumerate(parts))
     origin = hit.audio if hit.kind == "audio" else hit.location
-    return f"{where:>8}  {_printable(hit.title)}  [{hit.source_id}]\n          {snippet}\n          {_printable(origin)}"
+    # Where an article paragraph is spoken, found by aligning it with its audio.
+    for heard in hit.heard_at:
+        where += f"  ▶ {clock(heard.start)} in {_name_of(heard.audio)}"
+    marker = f"  ({hit.match})" if hit.match != "exact" else ""
+    return f"{where:>8}  {_printable(hit.title)}  [{hit.source_id}]{marker}\n          {snippet}\n          {_printable(origin)}"
+
+
+def _name_of(location: str) -> str:
+    from urllib.parse import urlsplit
+
+    return location.rstrip("/").rsplit("/", 1)[-1] if "://" in location else Path(urlsplit(location).path).name or location
 
 
 def _describe(source: Source) -> str:

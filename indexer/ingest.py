@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Iterable, Iterator, Optional
 from urllib.parse import urlsplit
 
-from . import align, audio
+from . import align, alignment, audio
 from .errors import AudioError, IndexerError, NoSpeechError, SourceError
 from .index import TextIndex
 from .links import article_id, audio_id, published_audio_id
-from .models import Article, AudioRef, Source, Transcript
+from .models import Article, AudioRef, HeardAt, Source, Transcript
 from .sources import classify, fetch as fetching
 from .sources.embeds import parse_media_fragment
 from .asr import Transcriber
@@ -138,7 +138,12 @@ class Ingester:
         finished, self._unwritten = list(self._unwritten.values()), {}
         with _interrupt_after():
             try:
-                written = self.index.write([source for source, _, _ in finished], transcripts={s.id: t for s, t, _ in finished})
+                written = self.index.write(
+                    [source for source, _, _ in finished],
+                    transcripts={s.id: t for s, t, _ in finished},
+                    # Audio that articles embed keeps what aligning with each of them gives.
+                    aliases={s.id: self._align(s, t, {})[0] for s, t, _ in finished},
+                )
             except IndexerError as e:
                 report.failures.extend(Failure(name, str(e)) for _, _, name in finished)
             else:
@@ -367,18 +372,55 @@ class Ingester:
             guid=article.guid,
             audio_ids=[s.id for s in audio_sources],
         )
-        names = align.article_names([article.title, *article.paragraphs])
-        aliases = {
-            source_id: align.name_aliases(transcript, names)
-            for source_id, transcript in transcripts.items()
-            if transcript.origin == "asr"
-        }
+        aliases: dict[str, dict[int, list[tuple[int, str]]]] = {}
+        heard_at: dict[int, list[HeardAt]] = {}
+        for source in audio_sources:
+            aliases[source.id], heard = self._align(source, transcripts[source.id], {this_id: article})
+            for paragraph, (start, end) in heard.items():
+                heard_at.setdefault(paragraph, []).append(HeardAt(source.id, source.location, start, end))
         # Links to and from the audio are read and merged inside this one commit (indexer.links).
         with _interrupt_after():
-            records = self.index.write([record, *audio_sources], transcripts=transcripts, articles={this_id: article}, aliases=aliases)
+            records = self.index.write(
+                [record, *audio_sources],
+                transcripts=transcripts,
+                articles={this_id: article},
+                aliases=aliases,
+                heard_at={this_id: heard_at},
+            )
             written = {s.id: s for s in records}
             report.ingested.append(written[this_id])
             report.ingested.extend(written[s.id] for s in audio_sources)
+
+    def _align(
+        self, source: Source, transcript: Transcript, given: dict[str, Article]
+    ) -> tuple[dict[int, list[tuple[int, str]]], dict[int, tuple[float, float]]]:
+        """Align a recognised transcript with every article that embeds it (``given`` ones first, the
+        others as indexed). Returns the words' article spellings (for ``TextIndex.write``) and where
+        each paragraph of the first given article is spoken.
+
+        The articles already indexed are read before the write that merges links: an article
+        written meanwhile by another process gets its alignment when either is ingested again.
+        """
+        if transcript.origin != "asr":
+            return {}, {}
+        stored = self.index.source(source.id)
+        articles = dict(given)
+        for other in [*source.article_ids, *(stored.article_ids if stored else [])]:
+            if other not in articles and (indexed := self.index.article(other)) is not None:
+                articles[other] = indexed
+        if not articles:
+            return {}, {}
+        found = [alignment.align(a.title, a.paragraphs, transcript) for a in articles.values()]
+        aliases = alignment.word_aliases(found)
+        # Capitalised heard words spelled like a name of the article, outside the aligned stretches.
+        for article in articles.values():
+            names = align.article_names([article.title, *article.paragraphs])
+            for seq, named in align.name_aliases(transcript, names).items():
+                taken = {index for index, _ in aliases.get(seq, [])}
+                aliases.setdefault(seq, []).extend((index, name) for index, name in named if index not in taken)
+                aliases[seq].sort()
+        heard = found[0].paragraphs_heard() if given else {}
+        return aliases, heard
 
     def _embedded_audio(self, ref: AudioRef, article: Article, fetched_from: Optional[str]) -> tuple[Source, Transcript]:
         fetching.check_reference(ref.url, fetched_from)

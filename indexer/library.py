@@ -158,9 +158,10 @@ class Index:
         """Hits for a Whoosh-syntax query (AND, OR, NOT, "phrases", prefix*), best first."""
         return self._text.search(query, limit=limit, kind=kind)
 
-    def transcript(self, source_id: str) -> Transcript:
-        """The indexed transcript of an audio source."""
-        return self._text.transcript(source_id)
+    def transcript(self, source_id: str, *, spelling: str = "heard") -> Transcript:
+        """The indexed transcript of an audio source: as heard, or with ``spelling="article"`` each word
+        an embedding article aligns with in the article's spelling (``Word.heard`` keeps what was heard)."""
+        return self._text.transcript(source_id, spelling=spelling)
 
     def sources(self) -> list[Source]:
         """Every source in the index: articles first, then audio."""

@@ -23,6 +23,8 @@ class Word:
     end: float
     word: str
     probability: float
+    # With an article's spelling (Index.transcript(spelling="article")): the word as heard.
+    heard: Optional[str] = None
 
 
 @dataclass
@@ -69,7 +71,7 @@ class Transcript:
             "engine": self.engine,
             "model": self.model,
             "origin": self.origin,
-            "segments": [asdict(segment) for segment in self.segments],
+            "segments": [_segment_dict(segment) for segment in self.segments],
         }
 
     @classmethod
@@ -136,6 +138,14 @@ def _word(data: Any) -> Word:
 def _finite(value: Optional[float]) -> Optional[float]:
     """None for NaN and infinities, which JSON cannot carry."""
     return value if value is None or math.isfinite(value) else None
+
+
+def _segment_dict(segment: Segment) -> dict:
+    data = asdict(segment)
+    for word in data["words"]:
+        if word.get("heard") is None:
+            word.pop("heard", None)
+    return data
 
 
 @dataclass
@@ -224,6 +234,19 @@ def source_json(source: Source) -> dict:
 
 
 @dataclass
+class HeardAt:
+    """Where an article paragraph is spoken in an audio source (found by aligning the two)."""
+
+    source_id: str
+    audio: str
+    start: float
+    end: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
 class Hit:
     """One search result: a transcript segment (kind "audio") or an article paragraph."""
 
@@ -238,6 +261,10 @@ class Hit:
     end: Optional[float] = None
     location: Optional[str] = None
     date: Optional[str] = None
+    # "exact": the query's words (or their normal forms) as heard or written; "article": heard
+    # differently, found under the aligned article's spelling; "sounds-like": a sound-alike fallback.
+    match: str = "exact"
+    heard_at: list[HeardAt] = field(default_factory=list)  # article hits: where the paragraph is spoken
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -246,4 +273,6 @@ class Hit:
         if self.kind == "article":
             for key in ("audio", "start", "end"):
                 data.pop(key)
+        else:
+            data.pop("heard_at")
         return data

@@ -40,7 +40,10 @@ class WriteJSON(TranscriptWriter):
                     "end": s.end,
                     "text": s.text,
                     "words": [
-                        {"start": w.start, "end": w.end, "word": w.word, "probability": w.probability} for w in s.words
+                        # "heard": what was heard, on a word given in an aligned article's spelling.
+                        {"start": w.start, "end": w.end, "word": w.word, "probability": w.probability}
+                        | ({"heard": w.heard} if w.heard is not None else {})
+                        for w in s.words
                     ],
                 }
                 for s in transcript

@@ -230,3 +230,13 @@ def test_utf32_feeds_with_a_bom(encoding):
     assert looks_like_feed(raw)
     (article,) = read_feed(raw, FEED_URL)
     assert article.title == "Épisode 6" and article.audio[0].url == "https://e.example/6.mp3"
+
+
+def test_a_character_reference_lxml_cannot_decode_skips_only_that_element():
+    # Found by the fuzz test: lxml keeps &#xD800; in an attribute and fails when it is read.
+    data = (
+        b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>F</title><entry><title>E</title>'
+        b'<id>x</id><link href="&#xD800;abc"/><link rel="enclosure" href="http://example.org/a.mp3"/></entry></feed>'
+    )
+    (item,) = read_feed(data, "http://example.org/feed")
+    assert item.title == "E"

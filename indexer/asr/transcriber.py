@@ -23,6 +23,7 @@ from .. import align, audio
 from ..audio import TimeRange
 from ..errors import IndexerError
 from ..models import Segment, Transcript
+from ..unheard import recover_unheard
 from . import engines
 from .allocator import trimming
 from .base import ChunkResult, DecodeOptions, Engine
@@ -81,6 +82,7 @@ class Transcriber:
         self.requested_workers = workers
         self.tune_memory = tune_memory if tune_memory is not None else os.environ.get(TUNE_MEMORY_ENV) == "1"
         self.recognitions = 0
+        self.unheard_stretches = 0  # stretches of skipped speech recognised again (indexer.unheard)
         self._lock = threading.Lock()
         self._chunk_pool: Optional[ThreadPoolExecutor] = None
         self._file_pool: Optional[ThreadPoolExecutor] = None
@@ -290,7 +292,13 @@ class Transcriber:
                 heard_until = max(heard_until, segment.end)
             with progress_lock:
                 bar.update(max(0.0, chunk_end - offset - heard_until))
-            return offset, chunk_end, ChunkResult(segments=found, language=result.language)
+            # Speech the engine skipped inside the chunk, recognised again alone (indexer.unheard).
+            recovery = recover_unheard(
+                samples, found, lambda piece: list(engine.transcribe_chunk(piece, language=language, options=self.options).segments)
+            )
+            with progress_lock:
+                self.unheard_stretches += recovery.stretches
+            return offset, chunk_end, ChunkResult(segments=recovery.segments, language=result.language)
 
         chunks = iter(chunks)
         if language is None and engine.multilingual:

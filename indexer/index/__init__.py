@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from .. import links
-from ..errors import NoIndexError, NotFoundError
+from ..errors import IndexerError, NoIndexError, NotFoundError
 from ..models import Article, Hit, Source, SourceKind, Transcript
 from . import query
-from .backend import Aliases, Backend, Changes, Lookup, Match, StoredWord
+from .backend import Aliases, Backend, Changes, HeardAts, Lookup, Match, StoredWord
 from .hits import present
+from .spelling import article_spelling
 from .whoosh import WhooshBackend
 
 __all__ = ["Backend", "Changes", "Match", "StoredWord", "TextIndex", "WhooshBackend"]
@@ -62,14 +63,16 @@ class TextIndex:
         transcripts: dict[str, Transcript] | None = None,
         articles: dict[str, Article] | None = None,
         aliases: dict[str, Aliases] | None = None,
+        heard_at: dict[str, HeardAts] | None = None,
     ) -> list[Source]:
         """Replace each source's record, and its segments or paragraphs when given, in one commit.
 
         A source passed without a transcript or article keeps its indexed documents and only has its
         record replaced. Links are merged with the stored ones inside the commit (see
-        :func:`indexer.links.linked`). ``aliases`` maps an audio source to the names its segments'
-        words are also indexed under (segment index -> [(word index, name)]). Returns the records
-        as written, links included.
+        :func:`indexer.links.linked`). ``aliases`` maps an audio source to the article spellings its
+        segments' words are also indexed under (segment index -> [(word index, spelling)]);
+        ``heard_at`` maps an article to where its paragraphs are spoken. Returns the records as
+        written, links included.
         """
         sources = list(sources)
 
@@ -79,6 +82,7 @@ class TextIndex:
                 transcripts=dict(transcripts or {}),
                 articles=dict(articles or {}),
                 aliases=dict(aliases or {}),
+                heard_at=dict(heard_at or {}),
             )
 
         return self.backend.write(plan).records
@@ -109,14 +113,29 @@ class TextIndex:
         """Every source: articles first, then audio, each by title."""
         return sorted(self.backend.sources(), key=lambda s: (s.kind != "article", s.title.lower(), s.id))
 
-    def transcript(self, source_id: str) -> Transcript:
+    def article(self, source_id: str) -> Optional[Article]:
+        """An indexed article's title and paragraphs (what alignment needs), or None."""
+        source = self.backend.source(source_id)
+        if source is None or source.kind != "article":
+            return None
+        return Article(title=source.title, location=source.location, paragraphs=self.backend.paragraphs(source_id))
+
+    def transcript(self, source_id: str, *, spelling: str = "heard") -> Transcript:
+        """An audio source's transcript as heard, or with ``spelling="article"`` with each word an
+        aligned article spells differently in its spelling (``Word.heard`` keeps what was heard)."""
+        if spelling not in ("heard", "article"):
+            raise IndexerError(f"spelling must be 'heard' or 'article', not {spelling!r}")
         source = self.backend.source(source_id)
         if source is None:
             raise NotFoundError(f"no source {source_id!r} in the index")
         if source.kind != "audio":
             raise NotFoundError(f"{source_id} is an article, not audio; its audio: {', '.join(source.audio_ids) or 'none'}")
+        segments = self.backend.segments(source_id)
+        if spelling == "article":
+            stored = self.backend.stored_words(source_id)
+            segments = [article_spelling(segment, words) for segment, words in zip(segments, stored)]
         return Transcript(
-            segments=self.backend.segments(source_id),
+            segments=segments,
             language=source.language or "",
             duration=source.duration or 0.0,
             source_id=source_id,

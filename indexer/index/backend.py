@@ -29,12 +29,20 @@ from dataclasses import dataclass, field
 from typing import Callable, NamedTuple, Optional, Protocol, Sequence
 
 from ..links import Lookup
-from ..models import Article, Segment, Source, SourceKind, Transcript, Word
+from ..models import Article, HeardAt, Segment, Source, SourceKind, Transcript, Word
 
-__all__ = ["Aliases", "Backend", "Changes", "Lookup", "Match", "StoredWord"]
+__all__ = ["Aliases", "Backend", "Changes", "HeardAts", "Lookup", "Match", "MatchKind", "StoredWord"]
 
-# segment index -> [(word index, name)]: article spellings a spoken word is also found under.
+# segment index -> [(word index, spelling)]: article spellings a spoken word is also found under
+# (from aligning the transcript with the articles that embed it, indexer.alignment). An empty
+# spelling marks a heard word that is part of the previous word's ("four teen" -> "fourteen", "").
 Aliases = dict[int, list[tuple[int, str]]]
+# paragraph index -> where the paragraph is spoken (indexer.alignment).
+HeardAts = dict[int, list[HeardAt]]
+# How a match was found: "exact" (the query's words, or their normal forms such as "14" for
+# "fourteen", as heard or written), "article" (heard differently, found under an aligned article's
+# spelling), "sounds-like" (a rare query word heard as a word that sounds like it).
+MatchKind = str
 
 
 @dataclass
@@ -46,7 +54,8 @@ class Changes:
         are kept unless its id is also in ``transcripts`` or ``articles``.
       transcripts: audio source id -> transcript whose segments replace the source's documents.
       articles: article source id -> article whose paragraphs replace the source's documents.
-      aliases: audio source id -> names its segments' words are also found under.
+      aliases: audio source id -> article spellings its segments' words are also found under.
+      heard_at: article source id -> where its paragraphs are spoken (stored with the paragraphs).
       removed: source ids to delete with all their documents (applied before ``records``).
     """
 
@@ -54,11 +63,13 @@ class Changes:
     transcripts: dict[str, Transcript] = field(default_factory=dict)
     articles: dict[str, Article] = field(default_factory=dict)
     aliases: dict[str, Aliases] = field(default_factory=dict)
+    heard_at: dict[str, HeardAts] = field(default_factory=dict)
     removed: list[str] = field(default_factory=list)
 
 
 class StoredWord(NamedTuple):
-    """A spoken word as stored with its segment; ``alias`` is the article's spelling of a misheard name.
+    """A spoken word as stored with its segment; ``alias`` is an aligned article's spelling of it
+    (``""``: the word is part of the previous word's spelling).
 
     Stored compactly as a list ``[start, end, word, probability]`` (plus ``alias`` when there is one).
     """
@@ -92,8 +103,9 @@ class Match:
       source_id, kind: the source the document belongs to.
       text: the segment's or paragraph's whole text.
       snippet: ``text`` (or the part of it around the matches, at most ~240 characters) with
-        matched terms marked ``**like this**``; a word found through a name alias is marked and
-        followed by the name: ``**Ashikov** (Ushakov)``.
+        matched terms marked ``**like this**``; a word found through an article's spelling is marked
+        and followed by that spelling: ``**Ashikov** (Ushakov)``; a sound-alike one by the query
+        word: ``**Ashikov** (sounds like Ushakov)``.
       score: relevance, higher is better, comparable within one search only.
       start, end: a segment's times in seconds (None for a paragraph).
       jump_in: where the first matched word of a segment is spoken (its start when no stored
@@ -101,6 +113,8 @@ class Match:
       record: the source's record, read from the same commit as the match.
       embedded_in: the records of the articles in ``record.article_ids`` that exist, in that
         order, from the same commit (a search that overlaps a commit still shows one state).
+      match: how it was found (:data:`MatchKind`).
+      heard_at: a paragraph's ``Changes.heard_at`` as stored; [] for a segment.
     """
 
     source_id: str
@@ -113,6 +127,8 @@ class Match:
     jump_in: Optional[float] = None
     record: Optional[Source] = None
     embedded_in: list[Source] = field(default_factory=list)
+    match: MatchKind = "exact"
+    heard_at: list[HeardAt] = field(default_factory=list)
 
 
 class Backend(Protocol):
@@ -138,10 +154,21 @@ class Backend(Protocol):
         """An audio source's stored segments in order, with their words; [] if it has none."""
         ...
 
+    def stored_words(self, source_id: str) -> list[list[StoredWord]]:
+        """An audio source's stored words, one list per segment in order (aliases included)."""
+        ...
+
+    def paragraphs(self, source_id: str) -> list[str]:
+        """An article's stored paragraphs in order; [] if it has none."""
+        ...
+
     def search(self, query: str, *, limit: int, kind: Optional[SourceKind] = None) -> list[Match]:
         """The best ``limit`` documents for ``query`` (already checked by ``query.check``), best first.
 
-        ``kind`` keeps only documents of that kind. Records are never matched.
+        ``kind`` keeps only documents of that kind. Records are never matched. A query word also
+        matches its normal forms (indexer.normalise) and the words' aliases (match "article").
+        Where no audio matched otherwise, a backend may add sound-alike matches (match
+        "sounds-like", indexer.soundalike) after the others.
         """
         ...
 

@@ -32,6 +32,8 @@ def _hit(match: Match) -> Hit:
             score=match.score,
             location=location,
             date=date,
+            match=match.match,
+            heard_at=list(match.heard_at),
         )
     # The first article that embeds the audio (and is still indexed) is the one it is shown in.
     article = match.embedded_in[0] if match.embedded_in else None
@@ -47,4 +49,5 @@ def _hit(match: Match) -> Hit:
         end=match.end,
         location=article.location if article else location,
         date=article.date if article else date,
+        match=match.match,
     )

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import pickle
+import re
 import struct
 import threading
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Callable, Optional, TypeVar
 
 from whoosh import highlight, qparser
 from whoosh.analysis import LowercaseFilter, RegexTokenizer, StemmingAnalyzer
-from whoosh.fields import ID, NUMERIC, STORED, TEXT, Schema
+from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC, FileIndex, LockError
 from whoosh.query import And, NullQuery, Or, Prefix, Term, Wildcard
@@ -29,7 +30,10 @@ from whoosh.searching import Searcher
 from whoosh.util.filelock import try_for
 
 from ..errors import IndexUnavailableError, NoIndexError, QueryError
-from ..models import Segment, Source, SourceKind
+from ..align import join_words
+from ..models import HeardAt, Segment, Source, SourceKind, Word
+from ..normalise import EDGE_PUNCTUATION, normalising_analyzer
+from .. import soundalike
 from .backend import Changes, Lookup, Match, StoredWord
 
 logger = logging.getLogger("indexer")
@@ -47,6 +51,10 @@ WRITER_LIMIT_MB = 4
 LOCK_TIMEOUT_SECONDS = 60.0
 
 T = TypeVar("T")
+
+# A query's words are looked for as heard or written, in their normal forms ("14" for "fourteen"),
+# and as aligned articles spell words heard differently.
+SEARCH_FIELDS = ("text", "norm", "aliases")
 
 # What reading a damaged index file or table of contents raises inside Whoosh.
 _DAMAGED = (EOFError, struct.error, pickle.UnpicklingError, ValueError, IndexError, KeyError, TypeError)
@@ -79,14 +87,46 @@ def _schema() -> Schema:
         # The same words unstemmed, for prefix and wildcard queries: "negotiat*" must find
         # "negotiators", whose stem is "negoti".
         exact=TEXT(analyzer=_exact_analyzer(), phrase=False),
-        # Article spellings of names the recogniser misheard (align.name_aliases), searched with text.
-        aliases=TEXT(analyzer=analyzer, phrase=True),
+        # A segment's words in the spellings of the articles aligned with it (indexer.alignment),
+        # where any word was heard differently; searched with text.
+        aliases=TEXT(analyzer=normalising_analyzer(), phrase=True),
+        **_aligned_fields(),
         start=NUMERIC(float, stored=True),
         end=NUMERIC(float, stored=True),
         seq=NUMERIC(int, stored=True),
         words=STORED,
         record=STORED,
     )
+
+
+def _aligned_fields() -> dict:
+    """Fields for article-informed search; an index made before them gets them when opened."""
+    return {
+        # The words in their normal forms (indexer.normalise): "14" finds "fourteen", "litres" "liters".
+        "norm": TEXT(analyzer=normalising_analyzer(), phrase=True),
+        # On a paragraph: where it is spoken, [{"source_id", "audio", "start", "end"}].
+        "heard_at": STORED,
+        # On a segment: adjacent heard words joined, for sound-alike matching (indexer.soundalike).
+        "pairs": KEYWORD(lowercase=True),
+    }
+
+
+def _add_aligned_fields(ix: FileIndex) -> None:
+    writer = ix.writer(timeout=LOCK_TIMEOUT_SECONDS)
+    # The schema as of the lock: another process may have added the fields meanwhile.
+    missing = {name: f for name, f in _aligned_fields().items() if name not in writer.schema}
+    if not missing:
+        writer.cancel()
+        return
+    for name, f in missing.items():
+        writer.add_field(name, f)
+    writer.commit()
+
+
+def corrected_text(words: list[StoredWord]) -> str:
+    """A segment's words with the article's spellings in place of what was heard (an empty alias
+    marks a heard word that is part of the previous word's spelling)."""
+    return " ".join(w.alias if w.alias is not None else w.word for w in words if w.alias != "")
 
 
 class SyncedStorage(FileStorage):
@@ -166,12 +206,18 @@ class WhooshBackend:
                 if not create:
                     raise NoIndexError(f"no index in {self.directory}: ingest something first")
                 self._create()
-            self._ix = FileIndex(self._storage, schema=None, indexname=INDEX_NAME)
+            ix = FileIndex(self._storage, schema=None, indexname=INDEX_NAME)
+            if any(name not in ix.schema for name in _aligned_fields()) and os.access(self.directory, os.W_OK):
+                _add_aligned_fields(ix)
+                ix = FileIndex(self._storage, schema=None, indexname=INDEX_NAME)
+            self._ix = ix
             self._schema = self._ix.schema  # read once: every access reads the table of contents
         except OSError as e:
             raise IndexUnavailableError(f"cannot use index directory {self.directory}: {e.strerror or e}") from e
         except _DAMAGED + (pickle.PickleError,) as e:
             raise IndexUnavailableError(f"{self.directory}: not a readable index ({type(e).__name__})") from e
+        except LockError as e:
+            raise IndexUnavailableError(f"{self.directory}: the index is locked by another writer") from e
         return self._ix
 
     def _create(self) -> None:
@@ -284,6 +330,20 @@ class WhooshBackend:
 
         return self._read(read)
 
+    def stored_words(self, source_id: str) -> list[list[StoredWord]]:
+        def read(searcher: Searcher) -> list[list[StoredWord]]:
+            docs = sorted(searcher.documents(source_id=source_id, doc_type=SEGMENT), key=lambda d: d["seq"])
+            return [[StoredWord.load(w) for w in d.get("words") or []] for d in docs]
+
+        return self._read(read)
+
+    def paragraphs(self, source_id: str) -> list[str]:
+        def read(searcher: Searcher) -> list[str]:
+            docs = sorted(searcher.documents(source_id=source_id, doc_type=PARAGRAPH), key=lambda d: d["seq"])
+            return [d["text"] for d in docs]
+
+        return self._read(read)
+
     def search(self, query: str, *, limit: int, kind: Optional[SourceKind] = None) -> list[Match]:
         parsed = self._parse(query)
         if kind is not None:
@@ -293,7 +353,11 @@ class WhooshBackend:
 
         def read(searcher: Searcher) -> list[Match]:
             try:
-                return _search(searcher, parsed, limit)
+                matches = _search(searcher, parsed, limit)
+                if kind in (None, "audio") and len(matches) < limit and not any(m.kind == "audio" for m in matches):
+                    # Only where nothing is heard as written or aligned; below every other match.
+                    matches += self._sounds_like(searcher, query, limit - len(matches), matches)
+                return matches
             except _QUERY_CRASHES as e:
                 raise QueryError(f"cannot run query {query!r}: {type(e).__name__} in the search engine") from e
 
@@ -301,7 +365,7 @@ class WhooshBackend:
 
     def _parse(self, text: str):
         self._index()
-        parser = qparser.MultifieldParser(["text", "aliases"], self._schema)
+        parser = qparser.MultifieldParser(list(SEARCH_FIELDS), self._schema)
         try:
             query = parser.parse(text)
         except _QUERY_CRASHES as e:
@@ -309,6 +373,35 @@ class WhooshBackend:
         if query is NullQuery:
             raise QueryError(f"query {text!r} has no searchable words (only stop words or operators)")
         return query.accept(_also_unstemmed)
+
+    def _sounds_like(self, searcher: Searcher, text: str, limit: int, found: list[Match]) -> list[Match]:
+        """Audio matches for rare query words heard as words (or word pairs) that sound like them."""
+        words = soundalike.plain_words(text)
+        if not words or not any(soundalike.eligible(w) for w in words):
+            return []
+        reader = searcher.reader()
+        clauses, alike = [], {}
+        for word in words:
+            if not soundalike.eligible(word):
+                clauses.append(self._parse(word))
+                continue
+            single = soundalike.sounds_like(word, (t.decode() for t in reader.lexicon("exact")))
+            # An index opened read-only from before the pairs field has none.
+            pairs = reader.lexicon("pairs") if "pairs" in searcher.schema else ()
+            joined = soundalike.sounds_like(word, (t.decode() for t in pairs), pairs=True)
+            if not single and not joined:
+                return []
+            alike.update({c: word for c in single | joined})
+            clauses.append(Or([Term("exact", c) for c in single] + [Term("pairs", c) for c in joined]))
+        query = And([*clauses, Term("kind", "audio")])
+        seen = {(m.source_id, m.start) for m in found}
+        matches: list[Match] = []
+        for match, result in _matches(searcher, query, limit + len(found), set()):
+            match.jump_in, match.snippet = _mark_sounds_like(result, alike)
+            match.match = "sounds-like"
+            if (match.source_id, match.start) not in seen and len(matches) < limit:
+                matches.append(match)
+        return matches
 
 
 def _close(searcher: Searcher) -> None:
@@ -343,7 +436,7 @@ def _apply(writer, changes: Changes) -> None:
             named = changes.aliases.get(source.id, {})
             for seq, segment in enumerate(changes.transcripts[source.id].segments):
                 alias_at = dict(named.get(seq, []))
-                stored_words = [StoredWord.of(w, alias_at.get(i)).dump() for i, w in enumerate(segment.words)]
+                stored = [StoredWord.of(w, alias_at.get(i)) for i, w in enumerate(segment.words)]
                 writer.add_document(
                     doc_type=SEGMENT,
                     source_id=source.id,
@@ -354,12 +447,17 @@ def _apply(writer, changes: Changes) -> None:
                     start=segment.start,
                     end=segment.end,
                     seq=seq,
-                    words=stored_words,
-                    aliases=" ".join(alias_at.values()),
+                    words=[w.dump() for w in stored],
+                    aliases=corrected_text(stored) if alias_at else "",
+                    norm=segment.text,
+                    pairs=soundalike.joined_pairs(w.word for w in segment.words),
                 )
         if source.id in changes.articles:
+            heard = changes.heard_at.get(source.id, {})
             for seq, paragraph in enumerate(changes.articles[source.id].paragraphs):
                 writer.add_document(
+                    heard_at=[h.to_dict() for h in heard.get(seq, [])],
+                    norm=paragraph,
                     doc_type=PARAGRAPH,
                     source_id=source.id,
                     kind="article",
@@ -374,13 +472,18 @@ def _apply(writer, changes: Changes) -> None:
 
 
 def _search(searcher: Searcher, query, limit: int) -> list[Match]:
+    # The query's terms as indexed, prefixes expanded. Asking the collector for each hit's
+    # matched terms instead (terms=True) made every query slower ("Index: search" in bench/RESULTS.md).
+    matched = _query_terms(query, searcher.reader())
+    return [match for match, _ in _matches(searcher, query, limit, matched)]
+
+
+def _matches(searcher: Searcher, query, limit: int, matched: set[tuple[str, str]]):
+    """(match, Whoosh hit) of the best ``limit`` documents for ``query``."""
     # Source records carry no text; masking them matters only for a bare "*" query.
     results = searcher.search(query, limit=limit, mask=Term("doc_type", RECORD))
     results.fragmenter = highlight.ContextFragmenter(maxchars=240, surround=60)
     results.formatter = _MarkFormatter()
-    # The query's terms as indexed, prefixes expanded. Asking the collector for each hit's
-    # matched terms instead (terms=True) made every query slower ("Index: search" in bench/RESULTS.md).
-    matched = _query_terms(query, searcher.reader())
     records: dict[str, Optional[Source]] = {}
 
     def record(source_id: str) -> Optional[Source]:
@@ -388,18 +491,21 @@ def _search(searcher: Searcher, query, limit: int) -> list[Match]:
             records[source_id] = _record(searcher, source_id)
         return records[source_id]
 
-    matches = []
     for result in results:
         if "text" not in result:
             continue  # a record that a negated query reached past the mask
         snippet = result.highlights("text", top=2)
-        if "**" not in snippet:
-            # Matched through a name alias (or the title): Whoosh found nothing to mark in the text.
-            snippet = _mark_alias_match(result, matched) or snippet or result["text"][:240]
+        # A word heard differently and found under the aligned article's spelling (indexer.alignment).
+        aliased = _alias_matches(result, matched)
+        if aliased:
+            snippet = _mark_aliases(snippet if "**" in snippet else result["text"], aliased)
+        elif "**" not in snippet:
+            # Matched through a normal form ("14" for "fourteen") or the title: nothing marked yet.
+            snippet = _mark_normal_forms(result["text"], matched) or snippet or result["text"][:240]
         audio = result["kind"] == "audio"
         source = record(result["source_id"])
         embedded_in = [record(a) for a in source.article_ids] if source else []
-        matches.append(
+        yield (
             Match(
                 source_id=result["source_id"],
                 kind=result["kind"],
@@ -411,13 +517,15 @@ def _search(searcher: Searcher, query, limit: int) -> list[Match]:
                 jump_in=jump_in(result, matched) if audio else None,
                 record=source,
                 embedded_in=[r for r in embedded_in if r is not None],
-            )
+                match="article" if aliased else "exact",
+                heard_at=[HeardAt(**h) for h in result.get("heard_at") or []],
+            ),
+            result,
         )
-    return matches
 
 
 # Fields whose terms are words (the others hold numbers as bytes, or ids).
-_WORD_FIELDS = ("text", "exact", "aliases", "title")
+_WORD_FIELDS = ("text", "exact", "aliases", "norm", "pairs", "title")
 
 
 def _query_terms(query, reader) -> set[tuple[str, str]]:
@@ -452,28 +560,86 @@ def jump_in(result, matched: set[tuple[str, str]]) -> float:
 
 
 def _first_matched_word(result, matched: set[tuple[str, str]]) -> Optional[StoredWord]:
-    stemmed, exact = _stemming_analyzer(), _exact_analyzer()
+    stemmed, exact, normal = _stemming_analyzer(), _exact_analyzer(), normalising_analyzer()
     for stored in result.get("words") or []:
         word = StoredWord.load(stored)
         if any(("text", t.text) in matched for t in stemmed(word.word)):
             return word
         if any(("exact", t.text) in matched for t in exact(word.word)):
             return word
-        if word.alias and any(("aliases", t.text) in matched for t in stemmed(word.alias)):
+        if word.alias and any(("aliases", t.text) in matched for t in normal(word.alias)):
+            return word
+        if any(("norm", t.text) in matched for t in normal(word.word)):
             return word
     return None
 
 
-def _mark_alias_match(result, matched: set[tuple[str, str]]) -> Optional[str]:
-    """A snippet for a hit found through a name alias: the heard word marked, the name beside it."""
-    word = _first_matched_word(result, matched)
-    if not word or not word.alias:
-        return None
-    text = result["text"]
-    at = text.find(word.word)
-    if at < 0:
-        return None
-    return f"{text[:at]}**{word.word}** ({word.alias}){text[at + len(word.word) :]}"
+def _alias_matches(result, matched: set[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(heard, article spelling) of the words in an audio hit that matched only as the article spells them."""
+    found = []
+    normal = normalising_analyzer()
+    words = [StoredWord.load(w) for w in result.get("words") or []]
+    for k, word in enumerate(words):
+        if not word.alias:
+            continue
+        spelled = {t.text for t in normal(word.alias)}
+        heard = word.word
+        for following in words[k + 1 :]:  # heard words that are part of this one's spelling
+            if following.alias != "":
+                break
+            heard += " " + following.word
+        if spelled == {t.text for t in normal(heard.replace(" ,", ","))}:
+            continue  # "14" for "fourteen": the same word, found through its normal form
+        if any(("aliases", t) in matched for t in spelled):
+            found.append((word.word, word.alias))
+    return found
+
+
+def _mark_aliases(snippet: str, aliased: list[tuple[str, str]]) -> str:
+    """The heard word marked and the article's spelling beside it: ``**Ashikov** (Ushakov)``."""
+    for heard, spelled in aliased:
+        word = heard.strip(EDGE_PUNCTUATION) or heard
+        pattern = re.compile(r"(?<!\w)(?:\*\*)?" + re.escape(word) + r"(?:\*\*)?(?!\w)")
+        snippet = pattern.sub(lambda _: f"**{word}** ({spelled})", snippet, count=1)
+    return snippet
+
+
+def _mark_sounds_like(result, alike: dict[str, str]) -> tuple[float, str]:
+    """Jump-in and snippet of a sound-alike hit: the heard word (or pair) marked, the query word beside it."""
+    words = [StoredWord.load(w) for w in result.get("words") or []]
+    plain = [soundalike.letters(w.word) for w in words]
+    marks: dict[int, tuple[int, str]] = {}  # first word index -> (word count, query word)
+    for k, word in enumerate(plain):
+        if word in alike:
+            marks.setdefault(k, (1, alike[word]))
+        elif k + 1 < len(plain) and word + plain[k + 1] in alike:
+            marks.setdefault(k, (2, alike[word + plain[k + 1]]))
+    if not marks:
+        return result["start"], result["text"][:240]
+    parts, k = [], 0
+    while k < len(words):
+        if k in marks:
+            count, query = marks[k]
+            heard = " ".join(w.word for w in words[k : k + count])
+            parts.append(f"**{heard}** (sounds like {query})")
+            k += count
+        else:
+            parts.append(words[k].word)
+            k += 1
+    return words[min(marks)].start, join_words(Word(0, 0, p, 0) for p in parts)
+
+
+def _mark_normal_forms(text: str, matched: set[tuple[str, str]]) -> Optional[str]:
+    """``text`` with the words marked whose normal forms the query matched (``14`` for "fourteen")."""
+    normal = normalising_analyzer()
+    marked, hit = [], False
+    for piece in re.split(r"(\s+)", text):
+        if piece.strip() and any(("norm", t.text) in matched for t in normal(piece)):
+            marked.append(f"**{piece}**")
+            hit = True
+        else:
+            marked.append(piece)
+    return "".join(marked) if hit else None
 
 
 def _name(error: OSError | ReaderClosed) -> str:

@@ -351,32 +351,40 @@ def _raw_items(data: bytes) -> list[_RawItem]:
             continue
         raw = _RawItem()
         for child in element.iter():
-            name = _localname(child.tag)
-            prefix, _, local = name.rpartition(":")
-            if local == "transcript" and _is_podcast_namespace(child.tag, prefix):
-                raw.transcripts.append(
-                    _Transcript(
-                        url=child.get("url") or "",
-                        type=child.get("type") or "",
-                        language=child.get("language") or "",
-                        rel=child.get("rel") or "",
-                    )
-                )
-            elif child.getparent() is not element:
+            try:
+                _read_child(raw, element, child)
+            except ValueError:  # lxml cannot decode a character reference it kept (&#xD800;): skip the element
                 continue
-            elif name in ("guid", "id") and not raw.guid:
-                raw.guid = (child.text or "").strip()
-            elif name == "title" and not raw.title:
-                raw.title = (child.text or "").strip()
-            elif name == "enclosure" and not raw.enclosure:
-                raw.enclosure = (child.get("url") or "").strip()
-            elif name == "link":
-                if child.get("rel") == "enclosure" and not raw.enclosure:
-                    raw.enclosure = (child.get("href") or "").strip()
-                elif child.get("rel") in (None, "alternate") and not raw.link:
-                    raw.link = (child.get("href") or child.text or "").strip()
         items.append(raw)
     return items
+
+
+def _read_child(raw: _RawItem, item, child) -> None:
+    """Note what ``child``, an element inside ``item``, says of the item."""
+    name = _localname(child.tag)
+    prefix, _, local = name.rpartition(":")
+    if local == "transcript" and _is_podcast_namespace(child.tag, prefix):
+        raw.transcripts.append(
+            _Transcript(
+                url=child.get("url") or "",
+                type=child.get("type") or "",
+                language=child.get("language") or "",
+                rel=child.get("rel") or "",
+            )
+        )
+    elif child.getparent() is not item:
+        return
+    elif name in ("guid", "id") and not raw.guid:
+        raw.guid = (child.text or "").strip()
+    elif name == "title" and not raw.title:
+        raw.title = (child.text or "").strip()
+    elif name == "enclosure" and not raw.enclosure:
+        raw.enclosure = (child.get("url") or "").strip()
+    elif name == "link":
+        if child.get("rel") == "enclosure" and not raw.enclosure:
+            raw.enclosure = (child.get("href") or "").strip()
+        elif child.get("rel") in (None, "alternate") and not raw.link:
+            raw.link = (child.get("href") or child.text or "").strip()
 
 
 def _match(raw_items: list[_RawItem], **keys: Optional[str]) -> Optional[_RawItem]:

@@ -1,0 +1,329 @@
+"""The names benchmark: are names, numbers and spellings found where they are spoken?
+
+Run as ``python bench/run.py names``. Ingests the evaluation set in ``bench/names/`` (made by
+``bench/names/make_names.py``; each case's truth says which sentence is spoken when) plus three
+pairs of bad input (an article with unrelated audio, one in German, one with no text), twice: with
+the article alignment, and with the method it replaced (capitalised heard words spelled like an
+article name, no normal forms) as the baseline, in the same run.
+
+A query finds a spoken occurrence when one of its audio hits is in that audio and jumps in within
+the sentence (1 s either side). An audio hit anywhere else is a false hit.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from indexer import Index, alignment
+from indexer.index import whoosh as whoosh_backend
+
+NAMES = Path(__file__).resolve().parent / "names"
+TOLERANCE = 1.0
+
+# Bad input: (page text, audio of another case).
+GERMAN = (
+    "Regensburg plant eine neue Brücke\n\n"
+    "Die Stadt Regensburg will bis 2028 eine neue Brücke über die Donau bauen, sagte Bürgermeisterin "
+    "Gertrud Maltz-Schwarzfischer am Mittwoch.\n\n"
+    "Die Kosten werden auf achtunddreißig Millionen Euro geschätzt; der Stadtrat stimmt im Herbst ab.\n"
+)
+UNRELATED = (
+    "Fishing quotas cut for Peterhead fleet\n\n"
+    "Skippers in Peterhead said the new quotas for haddock and whiting would cost the fleet dearly.\n\n"
+    "Fisheries officer Morag Strachan said the cuts of fourteen percent were needed to protect spawning stocks.\n"
+)
+# The text reader refuses an article with no text at all; this is as close as a page gets.
+EMPTY = "Untitled\n\nListen.\n"
+# Words no audio speaks: besides each case's unspoken article words and the bad pairs' names.
+NOWHERE = ["Okonjo", "Przybylski", "Haugesund", "Kowalski", "Aberdeen", "Regensburg", "Peterhead", "Strachan", "Morag"]
+
+
+@dataclass
+class Occurrence:
+    query: str
+    audio: str
+    start: float
+    end: float
+
+
+def load_cases() -> list[dict]:
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(NAMES.glob("*.truth.json"))]
+
+
+def spoken(cases: list[dict], query: str, also: tuple[str, ...] = ()) -> list[Occurrence]:
+    """Every sentence in the set that speaks ``query`` (or one of ``also``), case-insensitively."""
+    forms = [query.lower(), *(a.lower() for a in also)]
+    found = []
+    for case in cases:
+        for s in case["sentences"]:
+            if any(f in s["text"].lower() for f in forms):
+                found.append(Occurrence(query, str(NAMES / case["audio"]), s["start"], s["end"]))
+    return found
+
+
+def _query(text: str) -> str:
+    return f'"{text}"' if " " in text else text
+
+
+def recall(index: Index, occurrences: list[Occurrence]) -> tuple[int, int]:
+    found = 0
+    hits_by_query: dict[str, list] = {}
+    for occ in occurrences:
+        if occ.query not in hits_by_query:
+            hits_by_query[occ.query] = index.search(_query(occ.query), kind="audio", limit=50)
+        if any(h.audio == occ.audio and occ.start - TOLERANCE <= h.start <= occ.end + TOLERANCE for h in hits_by_query[occ.query]):
+            found += 1
+    return found, len(occurrences)
+
+
+def false_hits(index: Index, cases: list[dict], queries: list[str]) -> tuple[int, list[str]]:
+    """Audio hits where the query's word is not spoken."""
+    count, examples = 0, []
+    for query in queries:
+        truth = spoken(cases, query)
+        for hit in index.search(_query(query), kind="audio", limit=50):
+            if not any(h.audio == hit.audio and h.start - TOLERANCE <= hit.start <= h.end + TOLERANCE for h in truth):
+                count += 1
+                examples.append(f"{query} -> {hit.snippet[:60]!r}")
+    return count, examples
+
+
+def heard_at_errors(index: Index, cases: list[dict]) -> list[float]:
+    """|start error| of heard_at for every read paragraph; inf when the paragraph has none."""
+    errors = []
+    by_text: dict[str, list] = {}
+
+    def read(searcher) -> None:
+        for doc in searcher.documents(doc_type=whoosh_backend.PARAGRAPH):
+            by_text.setdefault(doc["text"], []).append(doc.get("heard_at") or [])
+
+    index._text.backend._read(read)
+    for case in cases:
+        audio = str(NAMES / case["audio"])
+        firsts: dict[int, float] = {}
+        for s in case["sentences"]:
+            if s["paragraph"] is not None and s["paragraph"] >= 0:
+                firsts.setdefault(s["paragraph"], s["start"])
+        for p, truth_start in firsts.items():
+            entries = [h for found in by_text.get(case["paragraphs"][p], []) for h in found if h["audio"] == audio]
+            errors.append(min((abs(h["start"] - truth_start) for h in entries), default=float("inf")))
+    return errors
+
+
+@contextmanager
+def baseline():
+    """The method before alignment: no aligned spellings, no normal forms in search."""
+    backend = whoosh_backend.WhooshBackend
+    align, fields, sounds = alignment.align, whoosh_backend.SEARCH_FIELDS, backend._sounds_like
+    alignment.align = lambda *args, **kwargs: alignment.Alignment()
+    whoosh_backend.SEARCH_FIELDS = ("text", "aliases")
+    backend._sounds_like = lambda *args, **kwargs: []  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        alignment.align, whoosh_backend.SEARCH_FIELDS, backend._sounds_like = align, fields, sounds
+
+
+@contextmanager
+def new_method():
+    yield
+
+
+def ingest_all(index: Index, cases: list[dict], work: Path) -> dict[str, float]:
+    """Ingest every case and the bad pairs; returns seconds spent ingesting and aligning."""
+    spent = {"ingest": 0.0, "align": 0.0}
+    real_align = alignment.align
+
+    def timed(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return real_align(*args, **kwargs)
+        finally:
+            spent["align"] += time.perf_counter() - started
+
+    alignment.align = timed
+    try:
+        started = time.perf_counter()
+        for case in cases:
+            page = NAMES / case["page"]
+            attach = [str(NAMES / case["audio"])] if page.suffix == ".txt" else []
+            report = index.ingest(str(page), audio=attach)
+            if report.failures:
+                raise RuntimeError(f"{case['case']}: {report.failures}")
+        by_name = {c["case"]: c for c in cases}
+        bad = work / "bad"
+        bad.mkdir(parents=True, exist_ok=True)
+        for name, text, audio_of in (("german", GERMAN, "harbour_read"), ("unrelated", UNRELATED, "clinic_read"), ("empty", EMPTY, "bridge_read")):
+            page = bad / f"{name}.txt"
+            page.write_text(text, encoding="utf-8")
+            report = index.ingest(str(page), audio=[str(NAMES / by_name[audio_of]["audio"])])
+            if report.failures:
+                raise RuntimeError(f"{name}: {report.failures}")
+        spent["ingest"] = time.perf_counter() - started
+    finally:
+        alignment.align = real_align
+    return spent
+
+
+def long_alignment_time(index: Index, cases: list[dict], hours: float, article_words: int = 5000) -> tuple[float, int, int]:
+    """Seconds to align an ``article_words`` article with a transcript of ``hours`` of speech.
+
+    The transcript repeats the set's own transcripts (times shifted) up to the length; the article
+    repeats the set's paragraphs, so much of it aligns, as a long read article would.
+    """
+    from indexer.models import Segment, Transcript, Word
+
+    pieces = [index.transcript(s.id) for s in index.sources() if s.kind == "audio"]
+    segments, offset = [], 0.0
+    while offset < hours * 3600:
+        for piece in pieces:
+            for seg in piece.segments:
+                words = [Word(w.start + offset, w.end + offset, w.word, w.probability) for w in seg.words]
+                segments.append(Segment(seg.start + offset, seg.end + offset, seg.text, words))
+            offset += max(1.0, piece.segments[-1].end if piece.segments else 1.0)
+    paragraphs, count = [], 0
+    while count < article_words:
+        for case in cases:
+            for p in case["paragraphs"]:
+                paragraphs.append(p)
+                count += len(p.split())
+    transcript = Transcript(segments=segments, language="en", duration=offset)
+    runs = []
+    for _ in range(3):  # the best of three: the machine is shared
+        alignment.normal_forms.cache_clear()
+        started = time.perf_counter()
+        alignment.align("", paragraphs, transcript)
+        runs.append(time.perf_counter() - started)
+    return min(runs), sum(len(s.words) for s in segments), count
+
+
+def unheard_check(index: Index, cache: Path) -> tuple[int, int, int, float, float]:
+    """The skipped-speech guard (indexer.unheard) over every audio file in ``index`` and the sample:
+    (files, stretches recognised again, words recovered, seconds the check took, seconds of audio)."""
+    from faster_whisper import decode_audio
+
+    from indexer.asr import load_engine
+    from indexer.asr.base import DecodeOptions
+    from indexer.unheard import recover_unheard
+
+    engine = load_engine(cache_dir=cache)
+
+    def recognise(piece):
+        return list(engine.transcribe_chunk(piece, language="en", options=DecodeOptions()).segments)
+
+    files = [(s.location, index.transcript(s.id).segments) for s in index.sources() if s.kind == "audio"]
+    sample = Path(__file__).resolve().parent.parent / "samples" / "seed_article.mp3"
+    files.append((str(sample), None))
+    stretches = words = 0
+    spent = audio_seconds = 0.0
+    for location, segments in files:
+        samples = decode_audio(location, sampling_rate=16000)
+        if segments is None:
+            segments = recognise(samples)
+        audio_seconds += len(samples) / 16000
+        started = time.perf_counter()
+        recovery = recover_unheard(samples, segments, recognise)
+        spent += time.perf_counter() - started
+        stretches, words = stretches + recovery.stretches, words + recovery.words
+    return len(files), stretches, words, spent, audio_seconds
+
+
+def run(work: Path, quick: bool) -> str:
+    cases = load_cases()
+    names = [Occurrence(n, o.audio, o.start, o.end) for c in cases for n in c["names"] for o in spoken([c], n)]
+    numbers = [
+        Occurrence(q, o.audio, o.start, o.end)
+        for c in cases
+        for written, other in c["numbers"]
+        for q in (written, other)
+        for o in spoken([c], written, (other,))
+    ]
+    spellings = [
+        Occurrence(q, o.audio, o.start, o.end)
+        for c in cases
+        for british, american in c["spellings"]
+        for q in (british, american)
+        for o in spoken([c], british)
+    ]
+    unspoken = sorted({w for c in cases for w in c["unspoken"]} | set(NOWHERE))
+    all_names = sorted({n for c in cases for n in c["names"]})
+
+    results = {}
+    for label, mode in (("before", baseline), ("after", new_method)):
+        directory = work / f"names-index-{label}-{time.time_ns()}"
+        # A fresh transcript cache for each, so that both ingests include recognition.
+        index = Index(directory, cache_dir=work / f"names-cache-{label}-{time.time_ns()}")
+        with mode():
+            spent = ingest_all(index, cases, work / label)
+            results[label] = {
+                "names": recall(index, names),
+                "numbers": recall(index, numbers),
+                "spellings": recall(index, spellings),
+                "false_unspoken": false_hits(index, cases, unspoken),
+                "false_names": false_hits(index, cases, all_names),
+                "heard_at": heard_at_errors(index, cases),
+                "spent": spent,
+                "by_shape": {
+                    shape: recall(index, [o for o in names if any(c["shape"] == shape and str(NAMES / c["audio"]) == o.audio for c in cases)])
+                    for shape in sorted({c["shape"] for c in cases})
+                },
+            }
+        if label == "after":
+            long_index = index
+    unheard = unheard_check(long_index, work / "names-cache-unheard")
+    hours = [1.0] if quick else [1.0, 3.0]
+    long_times = {h: long_alignment_time(long_index, cases, h) for h in hours}
+
+    def pct(pair: tuple[int, int]) -> str:
+        return f"{pair[0]}/{pair[1]} ({pair[0] / pair[1]:.0%})" if pair[1] else "-"
+
+    b, a = results["before"], results["after"]
+    lines = [
+        "### names: the evaluation set in bench/names (7 cases, 2 TTS voices) + 3 bad-input pairs, tiny.en",
+        "",
+        "| measure | before (capitalised look-alikes) | after (alignment) |",
+        "|---|---|---|",
+        f"| spoken names found in audio | {pct(b['names'])} | {pct(a['names'])} |",
+    ]
+    for shape in a["by_shape"]:
+        lines.append(f"| ... {shape} | {pct(b['by_shape'][shape])} | {pct(a['by_shape'][shape])} |")
+    lines += [
+        f"| numbers, either form, found in audio | {pct(b['numbers'])} | {pct(a['numbers'])} |",
+        f"| spellings, either form, found in audio | {pct(b['spellings'])} | {pct(a['spellings'])} |",
+        f"| false audio hits, words nowhere spoken ({len(unspoken)} queries) | {b['false_unspoken'][0]} | {a['false_unspoken'][0]} |",
+        f"| false audio hits, name queries (wrong audio or time) | {b['false_names'][0]} | {a['false_names'][0]} |",
+    ]
+    errors = a["heard_at"]
+    within = sum(e <= TOLERANCE for e in errors)
+    finite = [e for e in errors if e != float("inf")]
+    lines += [
+        f"| read paragraphs with heard_at within 1 s | - | {within}/{len(errors)} ({within / len(errors):.0%}) |",
+        f"| median heard_at start error | - | {statistics.median(finite) if finite else float('nan'):.2f} s |",
+        f"| ingest of the set (recognition and model load included) | {b['spent']['ingest']:.1f} s | {a['spent']['ingest']:.1f} s |",
+        f"| aligning in that ingest | - | {a['spent']['align'] * 1000:.0f} ms ({a['spent']['align'] / a['spent']['ingest']:.1%}) |",
+    ]
+    for h, (seconds, heard, written) in long_times.items():
+        lines.append(f"| aligning a {h:g} h transcript ({heard} words) with a {written}-word article | - | {seconds * 1000:.0f} ms |")
+    files, stretches, recovered, spent, seconds = unheard
+    lines.append(
+        f"| skipped-speech guard over {files} files ({seconds:.0f} s of audio): stretches recognised again, words recovered, check time "
+        f"| - | {stretches}, {recovered}, {spent:.2f} s |"
+    )
+    examples = a["false_unspoken"][1] + a["false_names"][1]
+    if examples:
+        lines += ["", "False hits after: " + "; ".join(examples[:10])]
+    missed = [o for o in names if not recall(long_index, [o])[0]]
+    if missed:
+        lines += ["", "Names missed after: " + ", ".join(f"{o.query} ({Path(o.audio).stem} {o.start:.0f}s)" for o in missed)]
+    one_hour = long_times[1.0][0]
+    summary = (
+        f"names: spoken names found {pct(b['names'])} -> {pct(a['names'])}; numbers {pct(b['numbers'])} -> {pct(a['numbers'])}; "
+        f"spellings {pct(b['spellings'])} -> {pct(a['spellings'])}; false audio hits {a['false_unspoken'][0] + a['false_names'][0]}; "
+        f"heard_at within 1 s {within}/{len(errors)}; aligning 1 h: {one_hour * 1000:.0f} ms"
+    )
+    return "\n".join(lines + ["", summary])
