@@ -108,9 +108,20 @@ def cli(ctx: click.Context, index_dir: Optional[Path], verbose: int):
 @click.option("--limit", type=click.IntRange(min=1), help="Take only the newest N items of a feed.")
 @click.option("--allow-private", is_flag=True, help="Follow URLs found in fetched documents to private addresses.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--cluster", metavar="ADDRESS", help="Recognise on the workers of this Dask scheduler (tcp://host:8786).")
+@click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda"]),
+    default="cpu",
+    show_default=True,
+    help="Where --cluster workers run the model; cuda runs only on workers started with --resources GPU=1.",
+)
 @click.pass_obj
 @_handle_errors
-def ingest(obj: Context, sources, model, engine, language, batch_size, workers, attach, force_asr, limit, allow_private, as_json):
+def ingest(
+    obj: Context, sources, model, engine, language, batch_size, workers, attach, force_asr, limit, allow_private, as_json,
+    cluster, device,
+):
     """Ingest audio files, articles (HTML, text), feeds, folders (recursively) and URLs.
 
     Re-ingesting replaces a source instead of duplicating it, and reuses cached transcripts.
@@ -123,6 +134,7 @@ def ingest(obj: Context, sources, model, engine, language, batch_size, workers, 
         options={"batch_size": batch_size},
         workers=workers,
         fetch={"allow_private": allow_private},
+        **({"cluster": cluster, "device": device} if cluster else {}),
     )
     report = index.ingest(*sources, audio=attach, force_asr=force_asr, limit=limit)
     if as_json:

@@ -74,7 +74,9 @@ class Index:
     """A searchable collection of articles and transcribed audio, stored in ``path``.
 
     ``path`` defaults to ``$INDEXER_INDEX`` or the per-user data directory. The speech model is
-    loaded on the first recognition and reused for every file after it.
+    loaded on the first recognition and reused for every file after it. ``cluster`` (a Dask
+    scheduler address, ``tcp://host:8786``) sends recognition to that cluster's workers, loading the
+    model on ``device`` ("cpu" or "cuda") there; see :mod:`indexer.cluster`.
     """
 
     def __init__(
@@ -89,19 +91,20 @@ class Index:
         fetch: fetching.FetchOptions | dict | None = None,
         progress: bool = False,
         workers: Optional[int] = None,
+        cluster: Optional[str] = None,
+        device: str = "cpu",
     ):
         self.path = Path(path) if path else default_index_dir()
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self._text = TextIndex(self.path)
-        self.transcriber = Transcriber(
-            engine=engine,
-            model=model,
-            language=language,
-            options=options,
-            cache_dir=self.cache_dir,
-            progress=progress,
-            workers=workers,
-        )
+        settings = dict(engine=engine, model=model, language=language, options=options, cache_dir=self.cache_dir,
+                        progress=progress, workers=workers)
+        if cluster:
+            from .cluster import ClusterTranscriber
+
+            self.transcriber: Transcriber = ClusterTranscriber(cluster, device=device, **settings)
+        else:
+            self.transcriber = Transcriber(**settings)
         self.fetch_options = fetch
 
     def ingest(
