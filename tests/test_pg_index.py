@@ -177,3 +177,38 @@ def test_a_thousand_segments_write_and_rank(postgres_url):
     assert [h.start for h in index.search("ceasefire")] == [3502.0]
     assert len(index.search("talks", limit=50)) == 50
     index.close()
+
+
+WRITER = """
+import sys
+from indexer.pg import PostgresIndex
+from indexer.models import Segment, Source, Transcript
+url, name, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+index = PostgresIndex(url)
+for r in range(rounds):
+    # Each writer replaces its own source and the shared one, many times over.
+    for source_id in (f"audio-{name}", "audio-shared"):
+        segments = [Segment(float(i), i + 0.5, f"{name} round{r} line {i}") for i in range(200)]
+        index.write([Source(id=source_id, kind="audio", title=name, location=name)],
+                    transcripts={source_id: Transcript(segments=segments, language="en", duration=200.0)})
+index.close()
+"""
+
+
+def test_writers_in_several_processes_all_land(postgres_url):
+    import subprocess
+    import sys
+
+    PostgresIndex(postgres_url).close()  # schema in place; the writers also race to migrate it
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, postgres_url, name, "5"]) for name in ("one", "two", "three", "four")]
+    assert [w.wait(timeout=300) for w in writers] == [0, 0, 0, 0]
+    index = PostgresIndex(postgres_url)
+    assert sorted(s.id for s in index.sources()) == ["audio-four", "audio-one", "audio-shared", "audio-three", "audio-two"]
+    for name in ("one", "two", "three", "four"):
+        assert len(index.transcript(f"audio-{name}").segments) == 200
+        hits = index.search(f"{name} AND round4", limit=500)
+        assert len([h for h in hits if h.source_id == f"audio-{name}"]) == 200
+    # The shared source is one writer's last version, whole: never a mix, never doubled.
+    shared = index.transcript("audio-shared").segments
+    assert len(shared) == 200 and len({s.text.split()[0] for s in shared}) == 1
+    index.close()
