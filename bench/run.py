@@ -1,6 +1,6 @@
 """Benchmarks: indexer against the alternatives, in the same run, on this machine.
 
-    python bench/run.py asr|memory|search|all [--quick] [--work-dir DIR]
+    python bench/run.py asr|memory|search|scale|all [--quick] [--work-dir DIR]
 
 Each prints a markdown table and a final one-line summary. Figures go into bench/RESULTS.md by hand
 (with the date, machine and command): benchmarks report, tests check behaviour.
@@ -293,7 +293,18 @@ def bench_search(work: Path, quick: bool) -> str:
     return out.getvalue().rstrip()
 
 
-BENCHES = {"asr": bench_asr, "memory": bench_memory, "search": bench_search}
+def bench_scale(work: Path, quick: bool) -> str:
+    import io
+
+    import scale
+
+    out = io.StringIO()
+    sizes = [10_000] if quick else [100_000, 300_000]
+    scale.run(sizes, sizes[-1], work / "scale", out)
+    return out.getvalue().rstrip()
+
+
+BENCHES = {"asr": bench_asr, "memory": bench_memory, "search": bench_search, "scale": bench_scale}
 
 
 def main(argv: list[str] | None = None) -> int:
