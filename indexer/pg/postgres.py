@@ -7,10 +7,10 @@ readers see the old or the new version of a source, never half of it, and never 
 (PostgreSQL's MVCC). Writers touching the same source queue on its row; others do not meet at all.
 
 Ranking is PostgreSQL's ``ts_rank_cd`` (cover density: how close together and how often the query's
-words occur in the passage, normalised by its length), not Whoosh's BM25F: it has no inverse
+words occur in the passage), divided by the passage's length, not Whoosh's BM25F: it has no inverse
 document frequency, so in ``rare OR frequent`` a passage with the frequent word weighs as much as
-one with the rare word, and it saturates differently with repeated words. bench/RESULTS.md says
-how much that changes the order of hits on the retrieval tests.
+one with the rare word, and repeated words do not saturate the way BM25's k1 makes them. Rare-term
+queries return the same hits; bench/RESULTS.md says how far the order of frequent-term hits moves.
 """
 
 from __future__ import annotations
@@ -35,6 +35,10 @@ CONNECT_TIMEOUT = 10.0
 HEADLINE = "StartSel=**, StopSel=**, MaxFragments=2, MaxWords=30, MinWords=12, FragmentDelimiter=\" … \""
 WHOLE = "StartSel=**, StopSel=**, HighlightAll=true"
 SNIPPET_CHARS = 240
+# ts_rank_cd's normalisation: 2 divides by the passage's length in words, as BM25's length
+# normalisation favours short passages; of the flags it brings the top 10 closest to Whoosh's
+# (bench/RESULTS.md, "PostgreSQL ranking").
+RANK_NORMALISATION = 2
 
 
 def is_postgres_url(location: object) -> bool:
@@ -207,7 +211,7 @@ class PostgresIndex:
                        ts_headline('english', text, %(rank)s::tsquery,
                                    CASE WHEN length(text) <= %(fits)s THEN %(whole)s ELSE %(headline)s END)
                 FROM (SELECT source_id, seq, kind, text, start_s, end_s, words,
-                             ts_rank_cd(document, %(rank)s::tsquery) AS score
+                             ts_rank_cd(document, %(rank)s::tsquery, %(normalisation)s) AS score
                       FROM passages
                       WHERE document @@ %(match)s::tsquery {"AND kind = %(kind)s" if kind else ""}
                       ORDER BY score DESC, source_id, seq
@@ -215,6 +219,7 @@ class PostgresIndex:
                 ORDER BY score DESC, source_id, seq
                 """,
                 {"match": match, "rank": rank, "kind": kind, "limit": limit, "headline": HEADLINE,
+                 "normalisation": RANK_NORMALISATION,
                  "whole": WHOLE, "fits": SNIPPET_CHARS},
             ).fetchall()
             spoken = sorted({w[2] for row in rows for w in row[5] or []} | {w[4] for row in rows for w in row[5] or [] if len(w) > 4})
