@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 from typing import Optional, TextIO
 
-import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -107,8 +106,13 @@ def bench_writers(url: str, size: int, out: TextIO) -> dict:
         spans = pool.map(_writer_process, quarters)
     # From the first writer's first write to the last writer's last: the corpus is made before.
     four = max(end for _, _, end in spans) - min(start for _, start, _ in spans)
-    result = {"segments": size, "one_writer_s": round(one, 1), "four_writers_s": round(four, 1),
-              "one_docs_per_s": round(size / one), "four_docs_per_s": round(size / four)}
+    result = {
+        "segments": size,
+        "one_writer_s": round(one, 1),
+        "four_writers_s": round(four, 1),
+        "one_docs_per_s": round(size / one),
+        "four_docs_per_s": round(size / four),
+    }
     out.write(f"  writers: {result}\n")
     out.flush()
     return result
@@ -129,14 +133,23 @@ def bench_search(url: str, sizes: list[int], whoosh_max: int, work: Path, out: T
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE passages")
         pg_lat = search._latencies(lambda q: pg.search(q, limit=10), queries)
-        row = {"size": size, "pg_build_s": round(pg_build, 1), "pg_docs_per_s": round(size / pg_build),
-               "pg_bytes": database_bytes(url), "pg": pg_lat}
+        row = {
+            "size": size,
+            "pg_build_s": round(pg_build, 1),
+            "pg_docs_per_s": round(size / pg_build),
+            "pg_bytes": database_bytes(url),
+            "pg": pg_lat,
+        }
         if size <= whoosh_max:
             directory = work / f"whoosh-{size}"
             built = search.build_whoosh_bulk(corpus, directory)
             whoosh = TextIndex(directory)
-            row.update(whoosh_build_s=built["seconds"], whoosh_docs_per_s=built["docs_per_s"], whoosh_bytes=built["bytes"],
-                       whoosh=search._latencies(lambda q: whoosh.search(q, limit=10), queries))
+            row.update(
+                whoosh_build_s=built["seconds"],
+                whoosh_docs_per_s=built["docs_per_s"],
+                whoosh_bytes=built["bytes"],
+                whoosh=search._latencies(lambda q: whoosh.search(q, limit=10), queries),
+            )
             row["top10_overlap"] = {c: _overlap(whoosh, pg, qs) for c, qs in queries.items()}
             whoosh.close()
             shutil.rmtree(directory, ignore_errors=True)
@@ -174,8 +187,22 @@ def bench_ingest(work: Path, out: TextIO, clips: int = 8) -> dict:
     folder.mkdir(parents=True)
     seconds = 18
     for k in range(clips):
-        subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-ss", str(k * seconds), "-t", str(seconds), "-i", str(sample),
-                        str(folder / f"clip{k:02d}.mp3")], check=True)
+        subprocess.run(
+            [
+                ffmpeg_exe(),
+                "-y",
+                "-loglevel",
+                "error",
+                "-ss",
+                str(k * seconds),
+                "-t",
+                str(seconds),
+                "-i",
+                str(sample),
+                str(folder / f"clip{k:02d}.mp3"),
+            ],
+            check=True,
+        )
 
     def run(transcriber) -> float:
         index = TextIndex(Path(tempfile.mkdtemp(dir=work)))
@@ -189,14 +216,20 @@ def bench_ingest(work: Path, out: TextIO, clips: int = 8) -> dict:
     local = Transcriber(cache_dir=Path(tempfile.mkdtemp(dir=work)), workers=2)
     local.engine  # noqa: B018  (load before timing)
     local_s = run(local)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
         remote = ClusterTranscriber(cluster.scheduler_address, cache_dir=Path(tempfile.mkdtemp(dir=work)), workers=1)
         remote.client  # noqa: B018  (registers the plugin: each worker loads the model)
         remote.client.run(lambda: None)
         cluster_s = run(remote)
-    result = {"clips": clips, "audio_s": clips * seconds, "local_s": round(local_s, 1), "cluster_s": round(cluster_s, 1),
-              "overhead_pct": round(100 * (cluster_s / local_s - 1), 1)}
+    result = {
+        "clips": clips,
+        "audio_s": clips * seconds,
+        "local_s": round(local_s, 1),
+        "cluster_s": round(cluster_s, 1),
+        "overhead_pct": round(100 * (cluster_s / local_s - 1), 1),
+    }
     out.write(f"  ingest: {result}\n")
     out.flush()
     return result
@@ -207,32 +240,53 @@ def _ms(d: dict) -> str:
 
 
 def report(rows: list[dict], writers: Optional[dict], ingest: Optional[dict], out: TextIO) -> None:
-    out.write("\n| segments | engine | build docs/s | size | rare p50/p95 ms | frequent p50/p95 ms | 2 frequent ANDed p50/p95 ms | top-10 overlap with Whoosh (rare / frequent / AND) |\n")
+    out.write(
+        "\n| segments | engine | build docs/s | size | rare p50/p95 ms | frequent p50/p95 ms | 2 frequent ANDed p50/p95 ms | top-10 overlap with Whoosh (rare / frequent / AND) |\n"
+    )
     out.write("|---|---|---|---|---|---|---|---|\n")
     for row in rows:
         if "whoosh" in row:
             w = row["whoosh"]
-            out.write(f"| {row['size']:,} | Whoosh | {row['whoosh_docs_per_s']:,.0f} | {row['whoosh_bytes'] / 1e6:,.0f} MB | "
-                      f"{_ms(w['rare'])} | {_ms(w['frequent'])} | {_ms(w['and_ff'])} | |\n")
+            out.write(
+                f"| {row['size']:,} | Whoosh | {row['whoosh_docs_per_s']:,.0f} | {row['whoosh_bytes'] / 1e6:,.0f} MB | "
+                f"{_ms(w['rare'])} | {_ms(w['frequent'])} | {_ms(w['and_ff'])} | |\n"
+            )
         p = row["pg"]
         overlap = " / ".join(str(row["top10_overlap"][c]) for c in CLASSES) if "top10_overlap" in row else "n/a"
-        out.write(f"| {row['size']:,} | PostgreSQL | {row['pg_docs_per_s']:,.0f} | {row['pg_bytes'] / 1e6:,.0f} MB | "
-                  f"{_ms(p['rare'])} | {_ms(p['frequent'])} | {_ms(p['and_ff'])} | {overlap} |\n")
+        out.write(
+            f"| {row['size']:,} | PostgreSQL | {row['pg_docs_per_s']:,.0f} | {row['pg_bytes'] / 1e6:,.0f} MB | "
+            f"{_ms(p['rare'])} | {_ms(p['frequent'])} | {_ms(p['and_ff'])} | {overlap} |\n"
+        )
     if writers:
-        out.write(f"\nPostgreSQL writers, {writers['segments']:,} segments: one writer {writers['one_docs_per_s']:,} docs/s "
-                  f"({writers['one_writer_s']} s), four at once {writers['four_docs_per_s']:,} docs/s ({writers['four_writers_s']} s).\n")
+        out.write(
+            f"\nPostgreSQL writers, {writers['segments']:,} segments: one writer {writers['one_docs_per_s']:,} docs/s "
+            f"({writers['one_writer_s']} s), four at once {writers['four_docs_per_s']:,} docs/s ({writers['four_writers_s']} s).\n"
+        )
     if ingest:
-        out.write(f"\nIngest of {ingest['clips']} clips ({ingest['audio_s']} s of audio): local {ingest['local_s']} s, "
-                  f"Dask cluster of the same 2 cores {ingest['cluster_s']} s ({ingest['overhead_pct']:+.1f} %).\n")
+        out.write(
+            f"\nIngest of {ingest['clips']} clips ({ingest['audio_s']} s of audio): local {ingest['local_s']} s, "
+            f"Dask cluster of the same 2 cores {ingest['cluster_s']} s ({ingest['overhead_pct']:+.1f} %).\n"
+        )
     last = rows[-1] if rows else None
     if last:
-        out.write(f"\nscale: {last['size']:,} segments, PostgreSQL frequent-term p50 {last['pg']['frequent']['p50_ms']:.0f} ms"
-                  + (f" vs Whoosh {last['whoosh']['frequent']['p50_ms']:.0f} ms" if "whoosh" in last else "")
-                  + (f"; Dask overhead {ingest['overhead_pct']:+.1f} %" if ingest else "") + "\n")
+        out.write(
+            f"\nscale: {last['size']:,} segments, PostgreSQL frequent-term p50 {last['pg']['frequent']['p50_ms']:.0f} ms"
+            + (f" vs Whoosh {last['whoosh']['frequent']['p50_ms']:.0f} ms" if "whoosh" in last else "")
+            + (f"; Dask overhead {ingest['overhead_pct']:+.1f} %" if ingest else "")
+            + "\n"
+        )
 
 
-def run(sizes: list[int], whoosh_max: int, work: Path, out: TextIO, *, postgres: Optional[str] = None,
-        per_class: int = 20, skip_ingest: bool = False) -> None:
+def run(
+    sizes: list[int],
+    whoosh_max: int,
+    work: Path,
+    out: TextIO,
+    *,
+    postgres: Optional[str] = None,
+    per_class: int = 20,
+    skip_ingest: bool = False,
+) -> None:
     work.mkdir(parents=True, exist_ok=True)
     server = None if postgres else start_postgres(work)
     url = postgres or server.get_uri()
@@ -255,8 +309,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()) / "indexer-bench-scale")
     args = parser.parse_args(argv)
-    run([int(s) for s in args.sizes.split(",")], args.whoosh_max, args.work_dir, sys.stdout, postgres=args.postgres,
-        per_class=args.queries, skip_ingest=args.skip_ingest)
+    run(
+        [int(s) for s in args.sizes.split(",")],
+        args.whoosh_max,
+        args.work_dir,
+        sys.stdout,
+        postgres=args.postgres,
+        per_class=args.queries,
+        skip_ingest=args.skip_ingest,
+    )
     return 0
 
 

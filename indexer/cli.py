@@ -10,7 +10,6 @@ import functools
 import json
 import logging
 import sys
-from pathlib import Path
 from typing import Optional
 
 import click
@@ -70,7 +69,7 @@ def _model_options(command):
 
 
 class Context:
-    def __init__(self, index_dir: Optional[Path]):
+    def __init__(self, index_dir: Optional[str]):
         self.index_dir = index_dir
 
     def open(self, **kwargs) -> Index:
@@ -82,12 +81,13 @@ class Context:
 @click.option(
     "--index",
     "index_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Index directory [default: $INDEXER_INDEX, else the per-user data directory].",
+    metavar="DIR|URL",
+    help="Index directory, or a PostgreSQL URL (postgresql://user@host/db) "
+    "[default: $INDEXER_INDEX, else the per-user data directory].",
 )
 @click.option("-v", "--verbose", count=True, help="Say more on stderr (-vv for debug logs).")
 @click.pass_context
-def cli(ctx: click.Context, index_dir: Optional[Path], verbose: int):
+def cli(ctx: click.Context, index_dir: Optional[str], verbose: int):
     """Transcribe podcast and article audio, and find where something was said."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)

@@ -11,7 +11,7 @@ from .errors import NotFoundError, SourceError
 from .index import TextIndex
 from .ingest import Ingester, IngestReport
 from .models import Hit, Source, Transcript
-from .paths import default_cache_dir, default_index_dir
+from .paths import default_cache_dir, default_index
 from .sources import fetch as fetching
 from .sources.embeds import parse_media_fragment
 from .asr import DEFAULT_ENGINE, Transcriber
@@ -70,11 +70,29 @@ def _local_audio(source: str, cache_dir: Path) -> tuple[Path, audio.Span | None]
     return path, span
 
 
+def _index_location(path: Path | str) -> Path | str:
+    """A PostgreSQL URL stays a string (a Path would fold its '//'); anything else is a directory."""
+    from .pg import is_postgres_url
+
+    return str(path) if is_postgres_url(str(path)) else Path(path)
+
+
+def _open_text_index(location: Path | str):
+    """The Whoosh index in a directory, or the PostgreSQL index at a ``postgresql://`` URL."""
+    if isinstance(location, str):
+        from .pg import PostgresIndex
+
+        return PostgresIndex(location)
+    return TextIndex(location)
+
+
 class Index:
     """A searchable collection of articles and transcribed audio, stored in ``path``.
 
-    ``path`` defaults to ``$INDEXER_INDEX`` or the per-user data directory. The speech model is
-    loaded on the first recognition and reused for every file after it. ``cluster`` (a Dask
+    ``path`` is a directory (a Whoosh index) or a PostgreSQL URL (``postgresql://user@host/db``,
+    ``pip install 'indexer[postgres]'``), which many processes and machines can write at once; it
+    defaults to ``$INDEXER_INDEX`` or the per-user data directory. The speech model is loaded on
+    the first recognition and reused for every file after it. ``cluster`` (a Dask
     scheduler address, ``tcp://host:8786``) sends recognition to that cluster's workers, loading the
     model on ``device`` ("cpu" or "cuda") there; see :mod:`indexer.cluster`.
     """
@@ -94,9 +112,9 @@ class Index:
         cluster: Optional[str] = None,
         device: str = "cpu",
     ):
-        self.path = Path(path) if path else default_index_dir()
+        self.path = _index_location(path) if path else default_index()
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-        self._text = TextIndex(self.path)
+        self._text = _open_text_index(self.path)
         settings = dict(engine=engine, model=model, language=language, options=options, cache_dir=self.cache_dir,
                         progress=progress, workers=workers)
         if cluster:

