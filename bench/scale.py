@@ -286,13 +286,15 @@ def run(
     postgres: Optional[str] = None,
     per_class: int = 20,
     skip_ingest: bool = False,
+    skip_search: bool = False,
+    writers_size: Optional[int] = None,
 ) -> None:
     work.mkdir(parents=True, exist_ok=True)
     server = None if postgres else start_postgres(work)
     url = postgres or server.get_uri()
     try:
-        rows = bench_search(url, sizes, whoosh_max, work, out, per_class)
-        writers = bench_writers(url, sizes[0], out)
+        rows = [] if skip_search else bench_search(url, sizes, whoosh_max, work, out, per_class)
+        writers = bench_writers(url, writers_size or sizes[0], out)
     finally:
         if server is not None:
             server.cleanup()
@@ -307,6 +309,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--postgres", help="a PostgreSQL URL to use instead of a throw-away server")
     parser.add_argument("--queries", type=int, default=20, help="queries per class")
     parser.add_argument("--skip-ingest", action="store_true")
+    parser.add_argument("--skip-search", action="store_true", help="only the writers and the ingest")
+    parser.add_argument("--writers-size", type=int, help="segments the writers write [the first size]")
     parser.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()) / "indexer-bench-scale")
     args = parser.parse_args(argv)
     run(
@@ -317,6 +321,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         postgres=args.postgres,
         per_class=args.queries,
         skip_ingest=args.skip_ingest,
+        skip_search=args.skip_search,
+        writers_size=args.writers_size,
     )
     return 0
 
