@@ -4,7 +4,7 @@
 
 * search: the corpus and query classes of bench/search.py (rare: df 1-5; frequent: df 5-20 %;
   two frequent terms ANDed), p50/p95 of ``search(q, limit=10)`` warm, for Whoosh (``TextIndex``,
-  built in one commit) and PostgreSQL (``PostgresIndex``, written 20 episodes per transaction), and
+  built in one commit) and PostgreSQL (``TextIndex`` on a ``postgresql://`` URL, written 20 episodes per transaction), and
   how many of Whoosh's top 10 PostgreSQL also returns (its ranking differs: no IDF);
 * writers: the same episodes written by one process, then by four at once, into PostgreSQL;
 * ingest: one folder of short clips cut from the sample, ingested locally with two recognition
@@ -69,14 +69,12 @@ def write_episodes(url: str, size: int, episodes: list[int]) -> tuple[float, flo
 
     Returns (seconds spent writing, wall-clock start, wall-clock end of the writing).
     """
-    from indexer.pg import PostgresIndex
-
     corpus = search.make_corpus(size)
     batches = []
     for at in range(0, len(episodes), EPISODES_PER_WRITE):
         batch = [corpus.episode(e) for e in episodes[at : at + EPISODES_PER_WRITE]]
         batches.append(([s for s, _ in batch], {s.id: t for s, t in batch}))
-    index = PostgresIndex(url)
+    index = TextIndex(url)
     first = time.time()
     spent = 0.0
     for sources, transcripts in batches:
@@ -98,9 +96,7 @@ def bench_writers(url: str, size: int, out: TextIO) -> dict:
     empty_database(url)
     one = write_episodes(url, size, episodes)[0]
     empty_database(url)
-    from indexer.pg import PostgresIndex
-
-    PostgresIndex(url).close()
+    TextIndex(url).close()
     quarters = [(url, size, episodes[k::4]) for k in range(4)]
     with multiprocessing.get_context("spawn").Pool(4) as pool:
         spans = pool.map(_writer_process, quarters)
@@ -119,15 +115,13 @@ def bench_writers(url: str, size: int, out: TextIO) -> dict:
 
 
 def bench_search(url: str, sizes: list[int], whoosh_max: int, work: Path, out: TextIO, per_class: int) -> list[dict]:
-    from indexer.pg import PostgresIndex
-
     rows = []
     for size in sizes:
         corpus = search.make_corpus(size)
         queries = {c: q for c, q in search.make_queries(corpus, per_class).items() if c in CLASSES}
         empty_database(url)
         pg_build = write_episodes(url, size, list(range(len(corpus.episodes))))[0]
-        pg = PostgresIndex(url)
+        pg = TextIndex(url)
         import psycopg
 
         with psycopg.connect(url, autocommit=True) as conn:

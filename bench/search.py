@@ -452,10 +452,10 @@ def whoosh_project_search(index: TextIndex) -> Callable[[str], list]:
 
 def whoosh_engine_search(index: TextIndex):
     """The bare engine: one open searcher, the parsed query, top 10 and their stored fields."""
-    searcher = index._ix.searcher()
+    searcher = index.backend._index().searcher()
 
     def search(q: str):
-        results = searcher.search(index._parse(q), limit=10)
+        results = searcher.search(index.backend._parse(q), limit=10)
         return [hit.fields() for hit in results]
 
     return search, searcher
@@ -473,7 +473,8 @@ def open_text_index(directory: Path, mmap: Optional[bool] = None) -> TextIndex:
     if mmap is not None:
         from whoosh.filedb.filestore import FileStorage
 
-        index._ix = FileStorage(str(directory), supports_mmap=mmap).open_index()
+        index.backend._index()
+        index.backend._ix = FileStorage(str(directory), supports_mmap=mmap).open_index()
     return index
 
 
@@ -517,7 +518,7 @@ def _check(corpus: Corpus, queries: dict[str, list[str]], index: TextIndex, tind
     tsearch, tsearcher = tantivy_search(tindex)
     mismatches = []
     word_id = {w: i for i, w in enumerate(corpus.words)}
-    with index._ix.searcher() as s:
+    with index.backend._index().searcher() as s:
         for cls in ("rare", "medium", "frequent"):
             for q in sorted(set(queries[cls]))[:20]:
                 want = int(corpus.df[word_id[q]])
@@ -821,7 +822,7 @@ def profile(size: int, out: TextIO, work_dir: Path, *, seed: int = 0, repeat: in
     from whoosh import highlight
     from whoosh.query import Or, Term
 
-    from indexer import index as index_mod
+    from indexer.index import whoosh as index_mod
 
     directory = Path(work_dir) / "search" / f"{size}-whoosh-profile"
     corpus = make_corpus(size, seed)
@@ -845,12 +846,12 @@ def profile(size: int, out: TextIO, work_dir: Path, *, seed: int = 0, repeat: in
         return min(times)
 
     wanted = Or([Term("doc_type", index_mod.SEGMENT), Term("doc_type", index_mod.PARAGRAPH)])
-    parsed = index._parse(q)
+    parsed = index.backend._parse(q)
     steps: dict[str, float] = {}
-    steps["parse (check_query_syntax + QueryParser)"] = best(lambda: index._parse(q))
-    mmap_ix = open_text_index(directory, True)._ix
+    steps["parse (QueryParser)"] = best(lambda: index.backend._parse(q))
+    mmap_ix = open_text_index(directory, True).backend._index()
     steps["open + close a searcher, Whoosh's default storage (mmap)"] = best(lambda: mmap_ix.searcher().close())
-    s = index._ix.searcher()
+    s = index.backend._index().searcher()
     steps["filter only: BitSet of Or(doc_type) docs"] = best(lambda: s._filter_to_comb(wanted))
     steps["search(limit=10), no filter, no terms"] = best(lambda: list(s.search(parsed, limit=10)))
     steps["search(limit=10, terms=True), no filter"] = best(lambda: list(s.search(parsed, limit=10, terms=True)))
@@ -867,7 +868,7 @@ def profile(size: int, out: TextIO, work_dir: Path, *, seed: int = 0, repeat: in
     steps["highlights of 10 hits"] = best(lambda: [h.highlights("text", top=2) for h in hits])
     steps["jump_in of 10 hits"] = best(lambda: [index_mod.jump_in(h, matched) for h in hits])
     steps["record lookups (_source) for the hits' sources"] = best(
-        lambda: [index._source(s, sid) for sid in {h["source_id"] for h in hits}]
+        lambda: [index_mod._record(s, sid) for sid in {h["source_id"] for h in hits}]
     )
     steps["TextIndex.source(id): one lookup with its own searcher (per audio hit whose article is not in the results)"] = best(
         lambda: index.source(hits[0]["source_id"])
@@ -875,14 +876,14 @@ def profile(size: int, out: TextIO, work_dir: Path, *, seed: int = 0, repeat: in
     steps["TextIndex.search (whole)"] = best(lambda: index.search(q, limit=10))
     rss = {}
     for name, mmap in (("Whoosh's default storage (mmap)", True), ("supports_mmap=False", False)):
-        ix = open_text_index(directory, mmap)._ix
+        ix = open_text_index(directory, mmap).backend._index()
         gc.collect()
         before = _rss_bytes()
         held = ix.searcher()
         rss[name] = _rss_bytes() - before
         held.close()
         del held
-    nommap = open_text_index(directory, mmap=False)._ix
+    nommap = open_text_index(directory, mmap=False).backend._index()
     steps["open + close a searcher, index opened with supports_mmap=False"] = best(lambda: nommap.searcher().close())
     cold = cold_search(directory, mmap=True)
     cold_nommap = cold_search(directory, mmap=False)

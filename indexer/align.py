@@ -146,7 +146,7 @@ def _shifted(segment: Segment, by: float) -> Segment:
 # not a paragraph, and the batched decoder gives one segment per 30-second window.
 MAX_SENTENCE_WORDS = 40
 PAUSE_SECONDS = 1.5
-_SENTENCE_END = re.compile(r"[.?!…][\"'”’)\]]*$")
+_SENTENCE_END = re.compile(r"[.?!…。？！][\"'”’)\]]*$")
 # "U.S.", ".S." (Whisper splits "U.S." into "U" + ".S."), "e.g.", "Mr.": a full stop that ends no sentence.
 _ABBREVIATION = re.compile(r"^\.?(?:[A-Za-z]\.)+$|^(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|vs|Prof|Gen|Sen|Rep|No)\.$")
 # Whisper gives a word that continues the previous one without a leading space ("U" ".S.", "don" "'t").

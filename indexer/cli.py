@@ -127,7 +127,7 @@ def ingest(
     Re-ingesting replaces a source instead of duplicating it, and reuses cached transcripts.
     Failures are listed at the end (exit code 1); the other sources still go in.
     """
-    index = obj.open(
+    with obj.open(
         model=model,
         engine=engine,
         language=language,
@@ -135,8 +135,8 @@ def ingest(
         workers=workers,
         fetch={"allow_private": allow_private},
         **({"cluster": cluster, "device": device} if cluster else {}),
-    )
-    report = index.ingest(*sources, audio=attach, force_asr=force_asr, limit=limit)
+    ) as index:
+        report = index.ingest(*sources, audio=attach, force_asr=force_asr, limit=limit)
     if as_json:
         click.echo(
             json.dumps(
@@ -173,7 +173,8 @@ def search(obj: Context, query, limit, kind, as_json):
 
     An audio hit shows the jump-in time: where the first matched word is spoken.
     """
-    hits = obj.open().search(query, limit=limit, kind=kind)
+    with obj.open() as index:
+        hits = index.search(query, limit=limit, kind=kind)
     if as_json:
         click.echo(json.dumps([h.to_dict() for h in hits], indent=2, ensure_ascii=False))
         return
@@ -194,7 +195,9 @@ def search(obj: Context, query, limit, kind, as_json):
 @_handle_errors
 def transcript(obj: Context, source_id, fmt, output):
     """Print the transcript of an audio source as txt, json, srt or vtt."""
-    get_writer(fmt).write(obj.open().transcript(source_id), output)
+    with obj.open() as index:
+        found = index.transcript(source_id)
+    get_writer(fmt).write(found, output)
 
 
 @cli.command()
@@ -203,7 +206,8 @@ def transcript(obj: Context, source_id, fmt, output):
 @_handle_errors
 def sources(obj: Context, as_json):
     """List what is in the index: articles with their audio beneath them, then audio on its own."""
-    found = obj.open().sources()
+    with obj.open() as index:
+        found = index.sources()
     if as_json:
         click.echo(json.dumps([_source_json(s) for s in found], indent=2, ensure_ascii=False))
         return
@@ -224,7 +228,9 @@ def sources(obj: Context, as_json):
 @_handle_errors
 def remove(obj: Context, source_id):
     """Delete a source from the index (an article takes its audio that no other article embeds)."""
-    for source in obj.open().remove(source_id):
+    with obj.open() as index:
+        removed = index.remove(source_id)
+    for source in removed:
         click.echo(f"removed {source.id}  {source.title}")
 
 

@@ -44,6 +44,10 @@ class IndexUnavailableError(IndexerError):
     """The index directory cannot be created, read or written."""
 
 
+class NoIndexError(IndexUnavailableError):
+    """Reading where no index has been created yet (nothing was ingested there)."""
+
+
 class QueryError(IndexerError):
     """A search query is malformed."""
 

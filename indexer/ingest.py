@@ -7,7 +7,6 @@ commit, after all slow work (downloads, recognition) is done, so the index never
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from urllib.parse import urlsplit
 from . import align, audio
 from .errors import AudioError, IndexerError, NoSpeechError, SourceError
 from .index import TextIndex
+from .links import article_id, audio_id, published_audio_id
 from .models import Article, AudioRef, Source, Transcript
 from .sources import classify, fetch as fetching
 from .sources.embeds import parse_media_fragment
@@ -44,19 +44,6 @@ class IngestReport:
     @property
     def ok(self) -> bool:
         return not self.failures
-
-
-def audio_id(audio_hash: str, span: audio.Span | None) -> str:
-    """Audio is identified by its bytes, so the same file found at two places is one source."""
-    base = f"audio-{audio_hash[:12]}"
-    if not span:
-        return base
-    start, end = span
-    return f"{base}-t{start:g}-{'end' if end is None else f'{end:g}'}"
-
-
-def article_id(key: str) -> str:
-    return "article-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
 # Finished audio files are written to the index together, at most this many in one commit, when
@@ -86,6 +73,7 @@ class Ingester:
         """Ingest every input; ``attach`` is audio (paths or URLs) embedded in each article given."""
         report = IngestReport()
         attach = list(attach)
+        self.index.create()  # an index that cannot be written fails the batch before any work
         # Expanded up front so that short audio files further on can be started early; an input
         # that cannot be expanded keeps its place in the list of failures.
         items: list[str | Failure] = []
@@ -109,7 +97,6 @@ class Ingester:
                     report.failures.append(Failure(item, str(e)))
         finally:
             self._write_finished(report)
-            self.transcriber.close()
         report.recognised = self.transcriber.recognitions
         return report
 
@@ -118,16 +105,19 @@ class Ingester:
         return not fetching.is_url(item) and self.transcriber.ready(Path(item))
 
     def _write_finished(self, report: IngestReport) -> None:
-        """Write the audio files transcribed so far in one commit (each is replaced whole in it)."""
+        """Write the audio files transcribed so far in one commit (each is replaced whole in it).
+
+        Each keeps the articles that embed it: the index merges links inside the commit.
+        """
         if not self._unwritten:
             return
         finished, self._unwritten = list(self._unwritten.values()), {}
         try:
-            self.index.write([source for source, _, _ in finished], transcripts={s.id: t for s, t, _ in finished})
+            written = self.index.write([source for source, _, _ in finished], transcripts={s.id: t for s, t, _ in finished})
         except IndexerError as e:
             report.failures.extend(Failure(name, str(e)) for _, _, name in finished)
         else:
-            report.ingested.extend(source for source, _, _ in finished)
+            report.ingested.extend(written)
 
     def _prefetch(self, items: list[str | Failure]) -> None:
         """Start recognising the batch's short local audio files in the background, in order.
@@ -216,15 +206,12 @@ class Ingester:
     def _ingest_audio(self, path: Path, location: str, span, report: IngestReport) -> None:
         """Transcribe; the source is written with the next files whose transcripts are ready.
 
-        A Whoosh commit costs ~20 ms however little it holds, half of it merging small segments:
-        for a folder of 15-second clips, one commit per file was ~4 % of the ingest.
+        Batched because a commit has a fixed cost however little it holds ("Index: commit cost" in
+        bench/RESULTS.md).
         """
         source, transcript = self._transcribe(path, location, span, title=None)
         if source.id in self._unwritten:
             self._write_finished(report)  # the same audio twice: the second replaces the first
-        existing = self.index.source(source.id)
-        if existing:
-            source.article_ids = existing.article_ids
         self._unwritten[source.id] = (source, transcript, location)
         if len(self._unwritten) >= MAX_UNWRITTEN_SOURCES:
             self._write_finished(report)
@@ -272,12 +259,9 @@ class Ingester:
                 # The article is still worth indexing; its broken audio is reported.
                 report.failures.append(Failure(ref.url, f"audio in {article.location}: {e}"))
                 continue
-            existing = self.index.source(source.id)
-            links = existing.article_ids if existing else []
-            source.article_ids = links + [this_id] if this_id not in links else links
+            source.article_ids = [this_id]  # with the links already stored, merged by the index
             audio_sources.append(source)
             transcripts[source.id] = transcript
-        previous = self.index.source(this_id)
         record = Source(
             id=this_id,
             kind="article",
@@ -289,30 +273,17 @@ class Ingester:
             guid=article.guid,
             audio_ids=[s.id for s in audio_sources],
         )
-        unlinked = self._unlink(previous, keep={s.id for s in audio_sources}) if previous else []
         names = align.article_names([article.title, *article.paragraphs])
         aliases = {
             source_id: align.name_aliases(transcript, names)
             for source_id, transcript in transcripts.items()
             if transcript.origin == "asr"
         }
-        self.index.write(
-            [record, *audio_sources, *unlinked], transcripts=transcripts, articles={this_id: article}, aliases=aliases
-        )
-        report.ingested.append(record)
-        report.ingested.extend(audio_sources)
-
-    def _unlink(self, previous: Source, keep: set[str]) -> list[Source]:
-        """Audio records that the re-ingested article no longer embeds, without the link to it."""
-        updated = []
-        for old_id in previous.audio_ids:
-            if old_id in keep:
-                continue
-            old = self.index.source(old_id)
-            if old and previous.id in old.article_ids:
-                old.article_ids = [a for a in old.article_ids if a != previous.id]
-                updated.append(old)
-        return updated
+        # Links to and from the audio are read and merged inside this one commit (indexer.links).
+        records = self.index.write([record, *audio_sources], transcripts=transcripts, articles={this_id: article}, aliases=aliases)
+        written = {s.id: s for s in records}
+        report.ingested.append(written[this_id])
+        report.ingested.extend(written[s.id] for s in audio_sources)
 
     def _embedded_audio(self, ref: AudioRef, article: Article, fetched_from: Optional[str]) -> tuple[Source, Transcript]:
         if ref.transcript_url and not self.force_asr:
@@ -335,8 +306,7 @@ class Ingester:
         )
         if not transcript.segments:
             raise NoSpeechError(f"{ref.transcript_url}: the transcript is empty")
-        # The audio is not downloaded, so its identity is its URL rather than its bytes.
-        source_id = "audio-" + hashlib.sha256(ref.url.encode()).hexdigest()[:12]
+        source_id = published_audio_id(ref.url)
         transcript.source_id = source_id
         source = Source(
             id=source_id,
@@ -364,7 +334,6 @@ class Ingester:
                 self._ingest_article(item, [], fetched_from=fetched_from, report=report, key=key)
             except IndexerError as e:
                 report.failures.append(Failure(item.title, str(e)))
-
 
 def _is_local_audio(name: str) -> bool:
     return not fetching.is_url(name) and classify.by_name(Path(name)) == "audio" and Path(name).is_file()

@@ -8,9 +8,9 @@ from typing import Iterable, Optional
 
 from . import audio
 from .errors import NotFoundError, SourceError
-from .index import TextIndex
+from .index import TextIndex, is_postgres_url
 from .ingest import Ingester, IngestReport
-from .models import Hit, Source, Transcript
+from .models import Hit, Source, SourceKind, Transcript
 from .paths import default_cache_dir, default_index
 from .sources import fetch as fetching
 from .sources.embeds import parse_media_fragment
@@ -72,18 +72,7 @@ def _local_audio(source: str, cache_dir: Path) -> tuple[Path, audio.Span | None]
 
 def _index_location(path: Path | str) -> Path | str:
     """A PostgreSQL URL stays a string (a Path would fold its '//'); anything else is a directory."""
-    from .pg import is_postgres_url
-
     return str(path) if is_postgres_url(str(path)) else Path(path)
-
-
-def _open_text_index(location: Path | str):
-    """The Whoosh index in a directory, or the PostgreSQL index at a ``postgresql://`` URL."""
-    if isinstance(location, str):
-        from .pg import PostgresIndex
-
-        return PostgresIndex(location)
-    return TextIndex(location)
 
 
 class Index:
@@ -91,10 +80,12 @@ class Index:
 
     ``path`` is a directory (a Whoosh index) or a PostgreSQL URL (``postgresql://user@host/db``,
     ``pip install 'indexer[postgres]'``), which many processes and machines can write at once; it
-    defaults to ``$INDEXER_INDEX`` or the per-user data directory. The speech model is loaded on
-    the first recognition and reused for every file after it. ``cluster`` (a Dask
+    defaults to ``$INDEXER_INDEX`` or the per-user data directory. Nothing is created there until
+    the first ingest; reading where no index is raises IndexUnavailableError. The speech model is
+    loaded on the first recognition and reused for every file after it. ``cluster`` (a Dask
     scheduler address, ``tcp://host:8786``) sends recognition to that cluster's workers, loading the
-    model on ``device`` ("cpu" or "cuda") there; see :mod:`indexer.cluster`.
+    model on ``device`` ("cpu" or "cuda") there; see :mod:`indexer.cluster`. Use it as a context
+    manager, or call :meth:`close`, to release the model's threads and the index's readers.
     """
 
     def __init__(
@@ -114,7 +105,7 @@ class Index:
     ):
         self.path = _index_location(path) if path else default_index()
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-        self._text = _open_text_index(self.path)
+        self._text = TextIndex(self.path)  # opens nothing yet; a postgresql:// URL is a PostgreSQL index
         settings = dict(engine=engine, model=model, language=language, options=options, cache_dir=self.cache_dir,
                         progress=progress, workers=workers)
         if cluster:
@@ -124,6 +115,17 @@ class Index:
         else:
             self.transcriber = Transcriber(**settings)
         self.fetch_options = fetch
+
+    def __enter__(self) -> "Index":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop background recognition and close the index's readers."""
+        self.transcriber.close()
+        self._text.close()
 
     def ingest(
         self,
@@ -140,9 +142,13 @@ class Index:
         """
         with fetching.Fetcher(self.cache_dir / "downloads", self.fetch_options) as fetcher:
             ingester = Ingester(self._text, self.transcriber, fetcher, force_asr=force_asr, feed_limit=limit)
-            return ingester.ingest([str(s) for s in sources], attach=[str(a) for a in audio])
+            try:
+                return ingester.ingest([str(s) for s in sources], attach=[str(a) for a in audio])
+            finally:
+                # The batch's background recognition ends with it; the model stays loaded.
+                self.transcriber.close()
 
-    def search(self, query: str, *, limit: int = 10, kind: Optional[str] = None) -> list[Hit]:
+    def search(self, query: str, *, limit: int = 10, kind: Optional[SourceKind] = None) -> list[Hit]:
         """Hits for a Whoosh-syntax query (AND, OR, NOT, "phrases", prefix*), best first."""
         return self._text.search(query, limit=limit, kind=kind)
 
@@ -165,24 +171,4 @@ class Index:
 
         Returns the sources removed.
         """
-        target = self.source(source_id)
-        removed = [target]
-        updated: dict[str, Source] = {}
-        if target.kind == "article":
-            for audio_id in target.audio_ids:
-                linked = self._text.source(audio_id)
-                if linked is None:
-                    continue
-                linked.article_ids = [a for a in linked.article_ids if a != target.id]
-                if linked.article_ids:
-                    updated[linked.id] = linked
-                else:
-                    removed.append(linked)
-        else:
-            for article_id in target.article_ids:
-                article = self._text.source(article_id)
-                if article is not None:
-                    article.audio_ids = [a for a in article.audio_ids if a != target.id]
-                    updated[article.id] = article
-        self._text.remove([s.id for s in removed], updated=updated.values())
-        return removed
+        return self._text.remove(source_id)

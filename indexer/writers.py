@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import io
 import json
 from typing import TextIO
 
@@ -15,11 +14,6 @@ class TranscriptWriter:
 
     def write(self, transcript: Transcript, out: TextIO) -> None:
         raise NotImplementedError
-
-    def to_string(self, transcript: Transcript) -> str:
-        buffer = io.StringIO()
-        self.write(transcript, buffer)
-        return buffer.getvalue()
 
 
 class WriteTXT(TranscriptWriter):

@@ -37,3 +37,12 @@ def postgres_url(postgres_server) -> str:
         conn.execute("DROP SCHEMA public CASCADE")
         conn.execute("CREATE SCHEMA public")
     return url
+
+
+def postgres_schema_url(server, name: str) -> str:
+    """A URL on the server whose tables live in schema ``name`` (created if missing): one index per name."""
+    import psycopg
+
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{name}"')
+    return f"{server.get_uri()}&options=-csearch_path%3D{name}"

@@ -1,16 +1,21 @@
-"""The Whoosh index on its own: query language, jump-in times, atomic replacement, crash safety."""
+"""The index on its own: query language, jump-in times, atomic replacement, crash safety.
+
+The behaviour tests run against every backend in ``BACKENDS`` (a factory from a directory to a
+:class:`~indexer.index.backend.Backend`); a new backend is added there and must pass them all.
+"""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import textwrap
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from indexer.errors import QueryError
+from indexer.errors import IndexUnavailableError, QueryError
 from indexer.index import TextIndex
 from indexer.models import Article, Segment, Source, Transcript, Word
 
@@ -42,9 +47,48 @@ ARTICLE = Article(
 )
 
 
+def postgres_location(request):
+    """A PostgreSQL index per directory: each in a schema of its own on the session's server."""
+    import hashlib
+
+    from .services import postgres_schema_url
+
+    server = request.getfixturevalue("postgres_server")
+
+    def location(directory) -> str:
+        return postgres_schema_url(server, "t" + hashlib.sha256(str(directory).encode()).hexdigest()[:16])
+
+    return location
+
+
+# Each backend as a factory from the test's fixture request to a function from a directory to the
+# location an index is opened at (what ``--index`` would name).
+BACKENDS = {"whoosh": lambda request: lambda directory: directory, "postgresql": postgres_location}
+
+
+@pytest.fixture(params=list(BACKENDS))
+def open_index(request, tmp_path):
+    """Opens a TextIndex on the backend under test for a directory; closes them all at the end.
+
+    ``open_index.location(directory)`` is where that index lives, for another process to open.
+    """
+    opened: list[TextIndex] = []
+    location = BACKENDS[request.param](request)
+
+    def open_index(directory=None) -> TextIndex:
+        index = TextIndex(location(directory or tmp_path / "index"))
+        opened.append(index)
+        return index
+
+    open_index.location = location
+    yield open_index
+    for index in opened:
+        index.close()
+
+
 @pytest.fixture
-def index(tmp_path) -> TextIndex:
-    index = TextIndex(tmp_path / "index")
+def index(open_index) -> TextIndex:
+    index = open_index()
     index.write([EPISODE], transcripts={EPISODE.id: TRANSCRIPT})
     index.write([STORY], articles={STORY.id: ARTICLE})
     return index
@@ -109,14 +153,15 @@ def test_a_failed_write_changes_nothing(index):
     assert index.search("half") == []
 
 
-def test_a_killed_writer_leaves_the_old_index_readable(index, tmp_path):
+def test_a_killed_writer_leaves_the_old_index_readable(index, open_index, tmp_path):
     # A real crash: a process that is killed with SIGKILL in the middle of writing a large source.
+    directory = open_index.location(tmp_path / "index")
     script = textwrap.dedent(
         f"""
         import os, sys
         from indexer.index import TextIndex
         from indexer.models import Segment, Source, Transcript
-        index = TextIndex({str(index.directory)!r})
+        index = TextIndex({str(directory)!r})
         segments = [Segment(start=float(i), end=i + 0.5, text=f"crashword number {{i}}") for i in range(200000)]
         original = Transcript.__getattribute__
         def slow_segments(self, name):
@@ -132,9 +177,125 @@ def test_a_killed_writer_leaves_the_old_index_readable(index, tmp_path):
     assert process.stdout.readline().strip() == "writing"
     process.send_signal(signal.SIGKILL)
     process.wait()
-    reopened = TextIndex(index.directory)
+    reopened = open_index()
     assert reopened.search("crashword") == []
     assert [h.start for h in reopened.search("troops")] == [30.5]
     # And the next writer is not blocked by the dead one's lock.
     reopened.write([STORY], articles={STORY.id: ARTICLE})
-    assert os.path.isdir(index.directory)
+    assert [h.kind for h in reopened.search("negotiators")] == ["article"]
+
+
+# -- bad queries ----------------------------------------------------------------------------------
+
+NEWS = Source(id="audio-2", kind="audio", title="News", location="/pods/news.mp3", duration=60.0, language="en")
+NEWS_TRANSCRIPT = Transcript(
+    segments=[segment("Putin spoke to NATO about the text of the treaty.", 1.0), segment("Putin left.", 9.0)],
+    language="en",
+    duration=60.0,
+)
+
+CRASHING_QUERIES = ["start:1", "NOT *", "NOT OR x", "x ANDNOT ANDNOT text:", "Putin ANDNOT NATO", "seq:[1 TO]", "end:x"]
+
+
+@pytest.mark.parametrize("query", CRASHING_QUERIES)
+@pytest.mark.parametrize("kind", [None, "audio"])
+def test_a_query_the_engine_cannot_run_is_one_query_error_or_results(index, query, kind):
+    index.write([NEWS], transcripts={NEWS.id: NEWS_TRANSCRIPT})
+    try:
+        hits = index.search(query, kind=kind)
+    except QueryError as e:
+        assert "\n" not in str(e) and query in str(e)
+    else:
+        assert all(h.kind == (kind or h.kind) for h in hits)
+
+
+def test_putin_andnot_nato_in_audio_finds_the_segment_without_nato(index):
+    index.write([NEWS], transcripts={NEWS.id: NEWS_TRANSCRIPT})
+    assert [h.text for h in index.search("Putin ANDNOT NATO", kind="audio")] == ["Putin left."]
+
+
+def test_an_unknown_field_is_named(index):
+    with pytest.raises(QueryError, match="no field 'nosuchfield'"):
+        index.search("nosuchfield:Putin")
+    with pytest.raises(QueryError, match="no field 'start'"):
+        index.search("start:1")
+    assert [h.kind for h in index.search("title:border")] == ["article", "article"]
+    assert index.search("10:30") == []  # a time is words, not a field
+
+
+@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(["AND", "OR", "NOT", "ANDNOT", "ANDMAYBE", "(", ")", '"', "*", ":", "text:", "title:", "kind:",
+                             "source_id:", "start:", "[", "]", "TO", "^2", "~", "troops", "Ushakov", "red", "line", "the"]),
+            st.text(max_size=6),
+        ),
+        min_size=1,
+        max_size=7,
+    ).map(" ".join),
+    st.sampled_from([None, "audio", "article"]),
+)
+def test_fuzzed_queries_give_results_or_one_query_error(index, query, kind):
+    try:
+        hits = index.search(query, kind=kind, limit=5)
+    except QueryError as e:
+        assert "\n" not in str(e).strip()
+    else:
+        assert len(hits) <= 5
+
+
+# -- what is not an index -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("read", ["search", "sources", "transcript", "source"])
+def test_reading_where_there_is_no_index_says_so_and_creates_nothing(tmp_path, read):
+    empty = tmp_path / "nothing-here"
+    empty.mkdir()
+    with TextIndex(empty) as index:
+        call = {"search": lambda: index.search("x"), "transcript": lambda: index.transcript("audio-1")}.get(
+            read, lambda: getattr(index, read)(*(["audio-1"] if read == "source" else []))
+        )
+        with pytest.raises(IndexUnavailableError, match=f"no index in {empty}: ingest something first"):
+            call()
+    assert list(empty.iterdir()) == []
+    with TextIndex(tmp_path / "missing") as index, pytest.raises(IndexUnavailableError, match="no index in"):
+        index.sources()
+    assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.parametrize("command", [["search", "x"], ["sources"], ["transcript", "audio-1"], ["remove", "audio-1"]])
+def test_a_command_where_there_is_no_index_says_so(tmp_path, command):
+    from click.testing import CliRunner
+
+    from indexer import Index
+    from indexer.cli import cli
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = CliRunner().invoke(cli, ["--index", str(empty), *command])
+    assert result.exit_code == 1
+    assert result.output.strip() == f"Error: no index in {empty}: ingest something first"
+    with Index(empty) as index, pytest.raises(IndexUnavailableError, match="no index in"):
+        index.search("x")
+    assert list(empty.iterdir()) == []
+
+
+def _whoosh_files(directory) -> list:
+    return sorted(p for p in directory.iterdir() if p.suffix == ".seg")
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated"])
+def test_a_missing_or_truncated_index_file_is_one_clear_error(tmp_path, damage):
+    directory = tmp_path / "index"
+    with TextIndex(directory) as index:
+        index.write([EPISODE], transcripts={EPISODE.id: TRANSCRIPT})
+    (segment_file,) = _whoosh_files(directory)
+    if damage == "missing":
+        segment_file.unlink()
+    else:
+        segment_file.write_bytes(segment_file.read_bytes()[: segment_file.stat().st_size // 3])
+    for read in (lambda index: index.search("troops"), lambda index: index.sources()):
+        with TextIndex(directory) as index, pytest.raises(IndexUnavailableError) as raised:
+            read(index)
+        assert str(directory) in str(raised.value) and "\n" not in str(raised.value)

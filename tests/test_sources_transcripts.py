@@ -1,9 +1,12 @@
+import io
 import json
 from pathlib import Path
 
 import pytest
 
+from indexer import align
 from indexer.errors import SourceError
+from indexer.models import Segment, Transcript, Word
 from indexer.sources.transcripts import read_publisher_transcript
 
 DATA = Path(__file__).parent / "data"
@@ -64,9 +67,11 @@ def test_word_level_json_is_grouped_into_sentences_with_word_times():
     ]
     assert times(transcript) == [(0.1, 1.3), (1.5, 2.6), (3.0, 4.1), (7.0, 7.7)]
     brannigan = transcript.segments[3].words[0]
-    assert (brannigan.start, brannigan.end, brannigan.word.strip()) == (7.0, 7.4, "Brannigan")
+    assert (brannigan.start, brannigan.end, brannigan.word) == (7.0, 7.4, "Brannigan")
     for segment in transcript:
-        assert segment.text == "".join(word.word for word in segment.words).strip()
+        # Recognised speech's convention: stripped words, the text their join.
+        assert all(word.word == word.word.strip() for word in segment.words)
+        assert segment.text == align.join_words(segment.words)
         starts = [word.start for word in segment.words]
         assert starts == sorted(starts)
         assert all(word.probability == 1.0 for word in segment.words)
@@ -122,3 +127,34 @@ def test_bad_input_raises_source_error_naming_the_input(data, type, message):
         read_publisher_transcript(data, type, location="https://harbourtalk.example/t/ep11")
     assert message in str(raised.value)
     assert "\n" not in str(raised.value)
+
+
+def test_json_output_has_the_same_shape_whatever_the_transcripts_origin():
+    from indexer.writers import get_writer
+
+    published = read_publisher_transcript(read("ep11_words.json"), "json")
+    # Recognised speech as the engine gives it (words with their leading space), placed by align.
+    heard = [Word(0.1, 0.4, " Welcome", 0.9), Word(0.42, 0.55, " to", 0.9), Word(0.55, 1.3, " Harbour", 0.9)]
+    heard.append(Word(0.9, 1.3, " Talk.", 0.9))
+    recognised = Transcript(
+        segments=list(align.sentences(align.place_segments([Segment(0.1, 1.3, " Welcome to Harbour Talk.", heard)], 0.0))),
+        language="en",
+        duration=2.0,
+    )
+
+    def written(transcript: Transcript) -> dict:
+        out = io.StringIO()
+        get_writer("json").write(transcript, out)
+        return json.loads(out.getvalue())
+
+    documents = [written(published), written(recognised)]
+    first_segments = [d["segments"][0] for d in documents]
+    assert first_segments[0]["text"] == first_segments[1]["text"] == "Welcome to Harbour Talk."
+    assert [w["word"] for w in first_segments[0]["words"]] == [w["word"] for w in first_segments[1]["words"]]
+    for document in documents:
+        assert set(document) == {"source_id", "language", "duration", "segments"}
+        for segment in document["segments"]:
+            assert set(segment) == {"start", "end", "text", "words"}
+            assert segment["text"] == align.join_words(Word(**w) for w in segment["words"])
+            for word in segment["words"]:
+                assert set(word) == {"start", "end", "word", "probability"} and word["word"] == word["word"].strip()

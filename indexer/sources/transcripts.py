@@ -7,6 +7,7 @@ recognition. HTML transcripts carry none and are refused: see :func:`read_publis
 from __future__ import annotations
 
 import html
+import itertools
 import json
 import logging
 import math
@@ -35,13 +36,6 @@ _FORMATS = {
     "htm": "html",
     "text/html": "html",
 }
-
-# Word-level JSON is regrouped into segments that end at a sentence, a change of speaker,
-# a pause, or when they grow this long.
-_SENTENCE_END = (".", "?", "!", "…", "。", "？", "！")
-_MAX_PAUSE = 1.5
-_MAX_SEGMENT_WORDS = 40
-_MAX_SEGMENT_SECONDS = 30.0
 
 # SRT has no formal markup, but files carry HTML-like tags (<i>, <font color>) and ASS
 # overrides ({\an8}); they are formatting, not speech.
@@ -230,35 +224,17 @@ def _json_cue(raw) -> Optional[tuple[float, float, str, Optional[str]]]:
 
 
 def _group_words(cues: Iterable[tuple[float, float, str, Optional[str]]]) -> Iterable[Segment]:
-    """Join word-per-segment cues into sentence segments with their words."""
-    words: list[Word] = []
-    speaker: Optional[str] = None
+    """Join word-per-segment cues into sentence segments with their words.
 
-    def segment() -> Segment:
-        # faster-whisper's convention: each word carries its leading space; the text is their join.
-        return Segment(
-            start=words[0].start,
-            end=words[-1].end,
-            text="".join(word.word for word in words).strip(),
-            words=list(words),
-        )
+    The grouping and the word convention (stripped words) are recognised speech's
+    (:func:`indexer.align.sentences`), so a transcript reads the same whatever its origin; a change
+    of speaker also ends a segment.
+    """
+    from ..align import sentences
 
-    for start, end, body, cue_speaker in cues:
-        if words and (
-            cue_speaker != speaker
-            or start - words[-1].end > _MAX_PAUSE
-            or len(words) >= _MAX_SEGMENT_WORDS
-            or end - words[0].start > _MAX_SEGMENT_SECONDS
-        ):
-            yield segment()
-            words.clear()
-        speaker = cue_speaker
-        words.append(Word(start=start, end=end, word=" " + body, probability=1.0))
-        if body.endswith(_SENTENCE_END):
-            yield segment()
-            words.clear()
-    if words:
-        yield segment()
+    for _speaker, run in itertools.groupby(cues, key=lambda cue: cue[3]):
+        words = [Word(start=start, end=end, word=body, probability=1.0) for start, end, body, _ in run]
+        yield from sentences([Segment(start=words[0].start, end=words[-1].end, text="", words=words)])
 
 
 def _clean(text: str) -> str:

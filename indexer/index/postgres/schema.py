@@ -1,4 +1,4 @@
-"""The PostgreSQL index's tables, created and migrated by the indexer itself.
+"""The PostgreSQL backend's tables, created and migrated by the indexer itself.
 
 ``MIGRATIONS`` is an ordered list of SQL steps; ``schema_version`` records which have run. Each
 process that opens the index applies the missing steps in one transaction under an advisory lock,
@@ -7,17 +7,20 @@ so several ingesting machines starting at once migrate the database exactly once
 
 from __future__ import annotations
 
-from ..errors import IndexUnavailableError
+from ...errors import IndexUnavailableError
 
 # One tsvector per passage holds every way a passage can be searched, told apart by weight:
 #   A  the text, English stems        B  name aliases, English stems
 #   C  the title, English stems       D  the text and aliases unstemmed ('simple'), for prefixes
-# so any query of the Whoosh language compiles into one tsquery that one GIN index answers.
+# plus the passage's kind and source id as lexemes no text can produce ('#kind:audio',
+# '#source_id:audio-1': the parser never keeps a '#'), so any query of the language, fields
+# included, compiles into one tsquery that one GIN index answers.
 DOCUMENT = """
     setweight(to_tsvector('english', text), 'A')
     || setweight(to_tsvector('english', aliases), 'B')
     || setweight(to_tsvector('english', title), 'C')
     || setweight(to_tsvector('simple', text || ' ' || aliases), 'D')
+    || array_to_tsvector(ARRAY['#kind:' || kind, '#source_id:' || source_id])
 """
 
 MIGRATIONS: list[tuple[int, str]] = [
@@ -52,6 +55,14 @@ MIGRATIONS: list[tuple[int, str]] = [
 
 LATEST = MIGRATIONS[-1][0]
 _LOCK_KEY = 0x1D3E_0017  # pg_advisory_xact_lock key: one migration at a time per database
+
+
+def version(conn) -> int:
+    """The schema version the database holds; 0 when the indexer has never written there."""
+    exists = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()[0]
+    if not exists:
+        return 0
+    return conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
 
 
 def migrate(conn) -> int:

@@ -1,9 +1,10 @@
-"""The Whoosh query language the indexer speaks, translated into a PostgreSQL ``tsquery``.
+"""The query language (:mod:`indexer.index.query`) translated into a PostgreSQL ``tsquery``.
 
 Grammar and precedence follow Whoosh's default parser: ``ANDNOT``/``ANDMAYBE`` bind tightest, then
 ``NOT``, ``AND``, ``OR``, and words side by side are ANDed last (``a b OR c d`` is
 ``a AND (b OR c) AND d``). Leaves are words (stemmed), ``"phrases"`` (``<->``), ``prefix*``
-(``:*`` over stems and unstemmed words) and ``title:``/``text:``/``aliases:`` fields. Each leaf is
+(``:*`` over stems and unstemmed words), ``title:``/``text:`` words and ``kind:``/``source_id:``
+values (matched whole, as Whoosh's ID fields). Each word leaf is
 normalised by PostgreSQL itself (``phraseto_tsquery``), so query and index stem alike; a leaf of
 stop words only drops out, as in Whoosh. Wildcards inside a word (``te?t``) search the prefix before
 the first wildcard: tsquery has prefixes only.
@@ -15,22 +16,22 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
-from ..errors import QueryError
-from ..index import check_query_syntax
+from ...errors import QueryError
+from ..query import OPERATORS, check
 
-OPERATORS = ("AND", "OR", "NOT", "ANDNOT", "ANDMAYBE")
-FIELDS = {"text": "A", "aliases": "B", "title": "C"}  # weights, see schema.DOCUMENT
+FIELDS = {"text": "A", "title": "C"}  # weights, see schema.DOCUMENT
+ID_FIELDS = ("kind", "source_id")
 DEFAULT_WEIGHTS = "AB"  # a bare word searches the text and the name aliases, as Whoosh's MultifieldParser
 UNSTEMMED = "D"
 
-_TOKEN = re.compile(r'\s*(?:(?P<open>\()|(?P<close>\))|(?P<phrase>"[^"]*")|(?P<field>[a-z]+):(?=[^\s])|(?P<word>[^\s()"]+))')
+_TOKEN = re.compile(r'\s*(?:(?P<open>\()|(?P<close>\))|(?P<phrase>"[^"]*")|(?P<field>[A-Za-z_]\w*):(?=[^\s])|(?P<word>[^\s()"]+))')
 _LEXEME = re.compile(r"'(?:[^']|'')*'")
 
 
 @dataclass
 class Leaf:
     text: str
-    kind: str  # "word", "phrase" or "prefix"
+    kind: str  # "word", "phrase", "prefix" or "id" (a kind: or source_id: value)
     weights: str
     tsquery: Optional[str] = None  # filled by compile(); None when only stop words
     lexemes: list[str] = field(default_factory=list)
@@ -73,7 +74,7 @@ class _Parser:
                 self.take()  # a stray operator, as Whoosh ignores it
                 continue
             parts.append(self.or_expr(weights))
-        return parts[0] if len(parts) == 1 else Node("and", parts)
+        return parts[0] if len(parts) == 1 else Node("and", parts)  # no parts: nothing to search
 
     def or_expr(self, weights: str) -> Query:
         parts = [self.and_expr(weights)]
@@ -113,9 +114,12 @@ class _Parser:
                 self.take()
             return inner
         if kind == "field":
-            if value in FIELDS and self.peek() not in (None, "close"):
-                return self.atom(FIELDS[value])
-            return Leaf(value, "word", weights)  # "foo:" of an unknown field is a word, as in Whoosh
+            if self.peek() in (None, "close"):
+                return Leaf(value, "word", weights)
+            if value in ID_FIELDS:
+                inner = self.atom(weights)
+                return Leaf(f"#{value}:{_leaf_text(inner)}", "id", "")
+            return self.atom(FIELDS.get(value, weights))
         if kind == "phrase":
             return Leaf(value.strip('"'), "phrase", weights)
         if kind in OPERATORS:
@@ -126,9 +130,13 @@ class _Parser:
         return Leaf(value, "word", weights)
 
 
+def _leaf_text(query: Query) -> str:
+    return " ".join(leaf.text for leaf in leaves(query))
+
+
 def parse(text: str) -> Query:
-    """The query's syntax tree; malformed queries raise :class:`QueryError` as they do for Whoosh."""
-    check_query_syntax(text)
+    """The query's syntax tree; malformed queries raise :class:`QueryError` (:func:`indexer.index.query.check`)."""
+    check(text)
     return _Parser(text).query()
 
 
@@ -140,7 +148,10 @@ def leaves(query: Query) -> list[Leaf]:
 
 def normalise(conn, query: Query) -> None:
     """Give each leaf its tsquery, stemmed and stop-worded by PostgreSQL (one round trip)."""
-    found = leaves(query)
+    found = [leaf for leaf in leaves(query) if leaf.kind != "id"]
+    for leaf in leaves(query):
+        if leaf.kind == "id":
+            leaf.tsquery = "'" + leaf.text.replace("'", "''").replace("\\", "\\\\") + "'"
     configs = ["simple" if leaf.kind == "prefix" else "english" for leaf in found]
     rows = conn.execute(
         "SELECT phraseto_tsquery(config::regconfig, text)::text FROM unnest(%s::text[], %s::text[])"
@@ -196,7 +207,7 @@ def to_tsquery(query: Query, *, ranking: bool = False) -> Optional[str]:
 def positive_leaves(query: Query) -> list[Leaf]:
     """The leaves whose words make a hit (not those under NOT or on the right of ANDNOT)."""
     if isinstance(query, Leaf):
-        return [query] if query.tsquery else []
+        return [query] if query.tsquery and query.kind != "id" else []
     if query.op == "not":
         return []
     if query.op == "andnot":

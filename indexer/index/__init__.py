@@ -1,0 +1,142 @@
+"""The index: sources' records and documents in a backend, links kept, hits presented.
+
+:class:`TextIndex` is what the rest of the package uses. It checks queries
+(:mod:`~indexer.index.query`), keeps article<->audio links consistent inside each write
+(:mod:`indexer.links`), and presents matches as hits (:mod:`~indexer.index.hits`); the backend
+(:class:`~indexer.index.backend.Backend`; :class:`~indexer.index.whoosh.WhooshBackend` by default)
+only stores and searches.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Optional
+
+from .. import links
+from ..errors import NoIndexError, NotFoundError
+from ..models import Article, Hit, Source, SourceKind, Transcript
+from . import query
+from .backend import Aliases, Backend, Changes, Lookup, Match, StoredWord
+from .hits import present
+from .whoosh import WhooshBackend
+
+__all__ = ["Backend", "Changes", "Match", "StoredWord", "TextIndex", "WhooshBackend", "is_postgres_url", "open_backend"]
+
+
+def is_postgres_url(location: object) -> bool:
+    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
+
+
+def open_backend(location: Path | str) -> Backend:
+    """The backend a location names: a ``postgresql://`` URL is a PostgreSQL database (the
+    ``postgres`` extra), anything else a directory holding a Whoosh index."""
+    if is_postgres_url(location):
+        from .postgres import PostgresBackend
+
+        return PostgresBackend(str(location))
+    return WhooshBackend(location)
+
+
+class TextIndex:
+    """Sources and their documents, searchable; a context manager that closes its backend.
+
+    ``backend`` defaults to a Whoosh index in ``directory``. Nothing is created until the first
+    write; reading where there is no index raises IndexUnavailableError.
+    """
+
+    def __init__(self, directory: Optional[Path | str] = None, *, backend: Optional[Backend] = None):
+        if backend is None:
+            if directory is None:
+                raise TypeError("TextIndex needs a directory or a backend")
+            backend = open_backend(directory)
+        self.backend = backend
+        self.directory = Path(directory) if directory is not None and not is_postgres_url(directory) else None
+
+    def __enter__(self) -> "TextIndex":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.backend.close()
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def create(self) -> None:
+        """Create the index if there is none yet: what is ingested makes one, even if nothing lands."""
+        try:
+            self.backend.source("")
+        except NoIndexError:
+            self.backend.write(lambda stored: Changes())  # an empty write creates it (Backend.write)
+
+    def write(
+        self,
+        sources: Iterable[Source],
+        transcripts: dict[str, Transcript] | None = None,
+        articles: dict[str, Article] | None = None,
+        aliases: dict[str, Aliases] | None = None,
+    ) -> list[Source]:
+        """Replace each source's record, and its segments or paragraphs when given, in one commit.
+
+        A source passed without a transcript or article keeps its indexed documents and only has its
+        record replaced. Links are merged with the stored ones inside the commit (see
+        :func:`indexer.links.linked`). ``aliases`` maps an audio source to the names its segments'
+        words are also indexed under (segment index -> [(word index, name)]). Returns the records
+        as written, links included.
+        """
+        sources = list(sources)
+
+        def plan(stored: Lookup) -> Changes:
+            return Changes(
+                records=links.linked(sources, stored),
+                transcripts=dict(transcripts or {}),
+                articles=dict(articles or {}),
+                aliases=dict(aliases or {}),
+            )
+
+        return self.backend.write(plan).records
+
+    def remove(self, source_id: str) -> list[Source]:
+        """Delete a source; an article takes with it the audio that no other article embeds.
+
+        Returns the sources removed. Raises NotFoundError when there is no such source.
+        """
+        if self.backend.source(source_id) is None:  # a read first: no index is created to remove from
+            raise NotFoundError(f"no source {source_id!r} in the index")
+        removed: list[Source] = []
+
+        def plan(stored: Lookup) -> Changes:
+            gone, updated = links.removal(source_id, stored)
+            removed[:] = gone
+            return Changes(records=updated, removed=[s.id for s in gone])
+
+        self.backend.write(plan)
+        return removed
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def source(self, source_id: str) -> Optional[Source]:
+        return self.backend.source(source_id)
+
+    def sources(self) -> list[Source]:
+        """Every source: articles first, then audio, each by title."""
+        return sorted(self.backend.sources(), key=lambda s: (s.kind != "article", s.title.lower(), s.id))
+
+    def transcript(self, source_id: str) -> Transcript:
+        source = self.backend.source(source_id)
+        if source is None:
+            raise NotFoundError(f"no source {source_id!r} in the index")
+        if source.kind != "audio":
+            raise NotFoundError(f"{source_id} is an article, not audio; its audio: {', '.join(source.audio_ids) or 'none'}")
+        return Transcript(
+            segments=self.backend.segments(source_id),
+            language=source.language or "",
+            duration=source.duration or 0.0,
+            source_id=source_id,
+        )
+
+    def search(self, text: str, *, limit: int = 10, kind: Optional[SourceKind] = None) -> list[Hit]:
+        """Hits for a query (see :mod:`indexer.index.query`) over segments and paragraphs; best first."""
+        query.check(text)
+        return present(self.backend.search(text, limit=limit, kind=kind))

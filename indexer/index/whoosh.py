@@ -1,0 +1,481 @@
+"""The Whoosh backend: the index as files in one directory.
+
+One Whoosh document per transcript segment (doc_type "segment") and per article paragraph
+("paragraph"), plus one record document per source ("source") that carries its metadata and links.
+Every write happens in one writer commit: Whoosh writes new index files and switches its table
+of contents last, so after a crash the index holds either the old or the new version of a source,
+never half of it. The files are synced before and after that switch (see :class:`SyncedStorage`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import struct
+import threading
+from pathlib import Path
+from typing import Callable, Optional, TypeVar
+
+from whoosh import highlight, qparser
+from whoosh.analysis import LowercaseFilter, RegexTokenizer, StemmingAnalyzer
+from whoosh.fields import ID, NUMERIC, STORED, TEXT, Schema
+from whoosh.filedb.filestore import FileStorage
+from whoosh.index import TOC, FileIndex, LockError
+from whoosh.query import And, NullQuery, Or, Prefix, Term, Wildcard
+from whoosh.reading import ReaderClosed
+from whoosh.searching import Searcher
+from whoosh.util.filelock import try_for
+
+from ..errors import IndexUnavailableError, NoIndexError, QueryError
+from ..models import Segment, Source, SourceKind
+from .backend import Changes, Lookup, Match, StoredWord
+
+logger = logging.getLogger("indexer")
+
+__all__ = ["WhooshBackend", "SyncedStorage"]
+
+# Whoosh 2.7.4 (2016) is the last release of the original project. It still runs on current Python,
+# and the forks are either archived or one person's; it is pinned and kept behind this module.
+SEGMENT, PARAGRAPH, RECORD = "segment", "paragraph", "source"
+INDEX_NAME = "MAIN"
+# Whoosh pools postings in memory up to this before spilling to disk (its default is 128 MB): at the
+# end of a long file this pool was the ingest's peak ("Index: writer memory" in bench/RESULTS.md).
+WRITER_LIMIT_MB = 4
+# How long a writer waits for another process's commit to finish.
+LOCK_TIMEOUT_SECONDS = 60.0
+
+T = TypeVar("T")
+
+# What reading a damaged index file or table of contents raises inside Whoosh.
+_DAMAGED = (EOFError, struct.error, pickle.UnpicklingError, ValueError, IndexError, KeyError, TypeError)
+# What Whoosh's parser and matchers raise on queries it cannot handle (its parser never fails cleanly).
+_QUERY_CRASHES = (IndexError, KeyError, AssertionError, ValueError, TypeError, UnicodeDecodeError, AttributeError)
+
+
+def _exact_analyzer():
+    return RegexTokenizer() | LowercaseFilter()
+
+
+def _schema() -> Schema:
+    # Lower-casing, English stop words and Porter stemming: "troops" finds "troop", "talks" finds "talk".
+    analyzer = StemmingAnalyzer()
+    return Schema(
+        doc_type=ID(stored=True),
+        source_id=ID(stored=True),
+        kind=ID(stored=True),
+        title=TEXT(analyzer=analyzer),
+        text=TEXT(stored=True, analyzer=analyzer, phrase=True),
+        # The same words unstemmed, for prefix and wildcard queries: "negotiat*" must find
+        # "negotiators", whose stem is "negoti".
+        exact=TEXT(analyzer=_exact_analyzer(), phrase=False),
+        # Article spellings of names the recogniser misheard (align.name_aliases), searched with text.
+        aliases=TEXT(analyzer=analyzer, phrase=True),
+        start=NUMERIC(float, stored=True),
+        end=NUMERIC(float, stored=True),
+        seq=NUMERIC(int, stored=True),
+        words=STORED,
+        record=STORED,
+    )
+
+
+class SyncedStorage(FileStorage):
+    """Whoosh's file storage, made durable: a commit's files reach the disk before the table of
+    contents that names them, and the new table of contents before the commit returns.
+
+    Whoosh writes a commit's index files, then a temporary table of contents, and renames it into place.
+    Without a sync, a power cut can leave a renamed table of contents that points at data still in
+    the page cache. Cost per commit: "Reliability" in bench/RESULTS.md.
+    """
+
+    def __init__(self, path: str):
+        # Reading index files instead of mapping them: a search from the command line opens the
+        # index cold every time, and mapping made that slower ("Index: search" in bench/RESULTS.md).
+        super().__init__(path, supports_mmap=False)
+        self._written: set[str] = set()
+
+    def create_file(self, name, excl=False, mode="wb", **kwargs):
+        self._written.add(name)
+        return super().create_file(name, excl=excl, mode=mode, **kwargs)
+
+    def rename_file(self, oldname, newname, safe=False):
+        if not newname.endswith(".toc"):
+            return super().rename_file(oldname, newname, safe=safe)
+        for name in sorted(self._written):
+            _sync_file(self._fpath(name))
+        self._written.clear()
+        _sync_file(self.folder, directory=True)
+        super().rename_file(oldname, newname, safe=safe)
+        _sync_file(self.folder, directory=True)
+
+
+def _sync_file(path: str, *, directory: bool = False) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    except FileNotFoundError:
+        return  # a part Whoosh already merged into a compound file and deleted
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class WhooshBackend:
+    """The index in ``directory`` (see :class:`~indexer.index.backend.Backend` for the contract).
+
+    Nothing is created until the first write; reading where there is no index raises
+    NoIndexError. One searcher serves every read and is replaced when another commit has landed;
+    reads from several threads take turns.
+    """
+
+    def __init__(self, directory: Path | str):
+        self.directory = Path(directory)
+        self._storage = SyncedStorage(str(self.directory))
+        self._ix: Optional[FileIndex] = None
+        self._lock = threading.Lock()
+        self._searcher: Optional[Searcher] = None
+        self._schema: Optional[Schema] = None
+        self._closed = False
+
+    # -- opening ---------------------------------------------------------------------------------
+
+    def _exists(self) -> bool:
+        if not self.directory.is_dir():
+            return False
+        if not os.access(self.directory, os.R_OK | os.X_OK):
+            raise PermissionError(13, "permission denied")
+        return TOC._latest_generation(self._storage, INDEX_NAME) >= 0
+
+    def _index(self, *, create: bool = False) -> FileIndex:
+        if self._closed:
+            raise IndexUnavailableError(f"{self.directory}: the index was closed")
+        if self._ix is not None:
+            return self._ix
+        try:
+            if not self._exists():
+                if not create:
+                    raise NoIndexError(f"no index in {self.directory}: ingest something first")
+                self._create()
+            self._ix = FileIndex(self._storage, schema=None, indexname=INDEX_NAME)
+            self._schema = self._ix.schema  # read once: every access reads the table of contents
+        except OSError as e:
+            raise IndexUnavailableError(f"cannot use index directory {self.directory}: {e.strerror or e}") from e
+        except _DAMAGED + (pickle.PickleError,) as e:
+            raise IndexUnavailableError(f"{self.directory}: not a readable index ({type(e).__name__})") from e
+        return self._ix
+
+    def _create(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if not os.access(self.directory, os.W_OK):
+            raise PermissionError(13, "permission denied")
+        # Under the writers' lock: another process may be creating it too, and creating clears
+        # whatever index files are there.
+        lock = self._storage.lock(f"{INDEX_NAME}_WRITELOCK")
+        if not try_for(lock.acquire, timeout=LOCK_TIMEOUT_SECONDS, delay=0.1):
+            raise IndexUnavailableError(f"{self.directory}: the index is locked by another writer")
+        try:
+            if not self._exists():
+                TOC.create(self._storage, _schema(), INDEX_NAME)
+        finally:
+            lock.release()
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def write(self, plan: Callable[[Lookup], Changes]) -> Changes:
+        ix = self._index(create=True)
+        if not os.access(self.directory, os.W_OK):
+            raise IndexUnavailableError(f"cannot write to index directory {self.directory}: permission denied")
+        try:
+            writer = ix.writer(timeout=LOCK_TIMEOUT_SECONDS, limitmb=WRITER_LIMIT_MB)
+        except LockError as e:
+            raise IndexUnavailableError(f"{self.directory}: the index is locked by another writer") from e
+        except OSError as e:
+            raise IndexUnavailableError(f"cannot write to index directory {self.directory}: {e.strerror or e}") from e
+        try:
+            # The writer read the table of contents after taking the lock: this is the latest commit.
+            with writer.searcher() as current:
+                changes = plan(lambda source_id: _record(current, source_id))
+            _apply(writer, changes)
+        except BaseException:
+            writer.cancel()
+            raise
+        try:
+            writer.commit()
+        except OSError as e:
+            raise IndexUnavailableError(f"cannot write to index directory {self.directory}: {e.strerror or e}") from e
+        return changes
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def _read(self, read: Callable[[Searcher], T]) -> T:
+        """``read`` with one searcher; once more with a fresh one if a commit removed files under it."""
+        ix = self._index()
+        # One read at a time: Whoosh's readers seek and read shared file objects without a lock.
+        with self._lock:
+            for attempt in (1, 2):
+                searcher = self._current(ix, fresh=attempt > 1)
+                try:
+                    return read(searcher)
+                except (ReaderClosed, FileNotFoundError) as e:
+                    if attempt > 1:
+                        raise IndexUnavailableError(f"{self.directory}: index file missing ({_name(e)})") from e
+                    logger.debug("index changed under a reader (%s); reading again", e)
+                except OSError as e:
+                    raise IndexUnavailableError(f"cannot read index directory {self.directory}: {e.strerror or e}") from e
+        raise AssertionError("unreachable")
+
+    def _current(self, ix: FileIndex, *, fresh: bool) -> Searcher:
+        """The searcher on the latest commit: the open one if nobody committed since, else a new one.
+
+        A new one takes over the open one's readers of the files the commit kept (and closes the
+        others); ``fresh`` opens every file again.
+        """
+        current = self._searcher
+        if current is not None and not fresh and ix.latest_generation() == current.reader().generation():
+            return current
+        reuse = current.reader() if current is not None and not fresh else None
+        if fresh and current is not None:
+            _close(current)
+        self._searcher = None
+        try:
+            # Whoosh retries a table of contents or index file that a commit deleted meanwhile.
+            self._searcher = Searcher(ix.reader(reuse=reuse), fromindex=ix)
+        except FileNotFoundError as e:
+            raise IndexUnavailableError(f"{self.directory}: index file missing ({_name(e)})") from e
+        except _DAMAGED + (pickle.PickleError,) as e:
+            raise IndexUnavailableError(f"{self.directory}: the index is damaged ({type(e).__name__}: {e})") from e
+        return self._searcher
+
+    def close(self) -> None:
+        with self._lock:
+            if self._searcher is not None:
+                _close(self._searcher)
+            self._searcher = None
+            self._closed = True
+
+    def source(self, source_id: str) -> Optional[Source]:
+        return self._read(lambda searcher: _record(searcher, source_id))
+
+    def sources(self) -> list[Source]:
+        return self._read(lambda searcher: [_load_record(d) for d in searcher.documents(doc_type=RECORD)])
+
+    def segments(self, source_id: str) -> list[Segment]:
+        def read(searcher: Searcher) -> list[Segment]:
+            docs = sorted(searcher.documents(source_id=source_id, doc_type=SEGMENT), key=lambda d: d["seq"])
+            return [
+                Segment(
+                    start=d["start"],
+                    end=d["end"],
+                    text=d["text"],
+                    words=[StoredWord.load(w).to_word() for w in d.get("words") or []],
+                )
+                for d in docs
+            ]
+
+        return self._read(read)
+
+    def search(self, query: str, *, limit: int, kind: Optional[SourceKind] = None) -> list[Match]:
+        parsed = self._parse(query)
+        if kind is not None:
+            # In the query rather than as a filter: Whoosh turns a filter into the set of every
+            # document it matches before searching, which cost more than the search itself.
+            parsed = And([parsed, Term("kind", kind)])
+
+        def read(searcher: Searcher) -> list[Match]:
+            try:
+                return _search(searcher, parsed, limit)
+            except _QUERY_CRASHES as e:
+                raise QueryError(f"cannot run query {query!r}: {type(e).__name__} in the search engine") from e
+
+        return self._read(read)
+
+    def _parse(self, text: str):
+        self._index()
+        parser = qparser.MultifieldParser(["text", "aliases"], self._schema)
+        try:
+            query = parser.parse(text)
+        except _QUERY_CRASHES as e:
+            raise QueryError(f"malformed query {text!r}") from e
+        if query is NullQuery:
+            raise QueryError(f"query {text!r} has no searchable words (only stop words or operators)")
+        return query.accept(_also_unstemmed)
+
+
+def _close(searcher: Searcher) -> None:
+    """Close a searcher's readers that are still open (a failed refresh may have closed some)."""
+    for reader, _ in searcher.reader().leaf_readers():
+        if not getattr(reader, "is_closed", False):
+            reader.close()
+
+
+# -- writing helpers ------------------------------------------------------------------------------
+
+
+def _record(searcher: Searcher, source_id: str) -> Optional[Source]:
+    stored = searcher.document(doc_type=RECORD, source_id=source_id)
+    return _load_record(stored) if stored else None
+
+
+def _load_record(stored: dict) -> Source:
+    return Source.from_dict(json.loads(stored["record"]))
+
+
+def _apply(writer, changes: Changes) -> None:
+    for source_id in changes.removed:
+        writer.delete_by_term("source_id", source_id)
+    for source in changes.records:
+        if source.id in changes.transcripts or source.id in changes.articles:
+            writer.delete_by_term("source_id", source.id)
+        else:
+            writer.delete_by_query(And([Term("source_id", source.id), Term("doc_type", RECORD)]))
+        writer.add_document(doc_type=RECORD, source_id=source.id, kind=source.kind, record=json.dumps(source.to_dict()))
+        if source.id in changes.transcripts:
+            named = changes.aliases.get(source.id, {})
+            for seq, segment in enumerate(changes.transcripts[source.id].segments):
+                alias_at = dict(named.get(seq, []))
+                stored_words = [StoredWord.of(w, alias_at.get(i)).dump() for i, w in enumerate(segment.words)]
+                writer.add_document(
+                    doc_type=SEGMENT,
+                    source_id=source.id,
+                    kind="audio",
+                    title=source.title,
+                    text=segment.text,
+                    exact=segment.text,
+                    start=segment.start,
+                    end=segment.end,
+                    seq=seq,
+                    words=stored_words,
+                    aliases=" ".join(alias_at.values()),
+                )
+        if source.id in changes.articles:
+            for seq, paragraph in enumerate(changes.articles[source.id].paragraphs):
+                writer.add_document(
+                    doc_type=PARAGRAPH,
+                    source_id=source.id,
+                    kind="article",
+                    title=source.title,
+                    text=paragraph,
+                    exact=paragraph,
+                    seq=seq,
+                )
+
+
+# -- searching helpers ----------------------------------------------------------------------------
+
+
+def _search(searcher: Searcher, query, limit: int) -> list[Match]:
+    # Source records carry no text; masking them matters only for a bare "*" query.
+    results = searcher.search(query, limit=limit, mask=Term("doc_type", RECORD))
+    results.fragmenter = highlight.ContextFragmenter(maxchars=240, surround=60)
+    results.formatter = _MarkFormatter()
+    # The query's terms as indexed, prefixes expanded. Asking the collector for each hit's
+    # matched terms instead (terms=True) made every query slower ("Index: search" in bench/RESULTS.md).
+    matched = _query_terms(query, searcher.reader())
+    records: dict[str, Optional[Source]] = {}
+
+    def record(source_id: str) -> Optional[Source]:
+        if source_id not in records:
+            records[source_id] = _record(searcher, source_id)
+        return records[source_id]
+
+    matches = []
+    for result in results:
+        if "text" not in result:
+            continue  # a record that a negated query reached past the mask
+        snippet = result.highlights("text", top=2)
+        if "**" not in snippet:
+            # Matched through a name alias (or the title): Whoosh found nothing to mark in the text.
+            snippet = _mark_alias_match(result, matched) or snippet or result["text"][:240]
+        audio = result["kind"] == "audio"
+        source = record(result["source_id"])
+        embedded_in = [record(a) for a in source.article_ids] if source else []
+        matches.append(
+            Match(
+                source_id=result["source_id"],
+                kind=result["kind"],
+                text=result["text"],
+                snippet=snippet,
+                score=round(float(result.score), 4),
+                start=result["start"] if audio else None,
+                end=result["end"] if audio else None,
+                jump_in=jump_in(result, matched) if audio else None,
+                record=source,
+                embedded_in=[r for r in embedded_in if r is not None],
+            )
+        )
+    return matches
+
+
+# Fields whose terms are words (the others hold numbers as bytes, or ids).
+_WORD_FIELDS = ("text", "exact", "aliases", "title")
+
+
+def _query_terms(query, reader) -> set[tuple[str, str]]:
+    """(field, term) pairs the query can match in the word fields, prefixes and wildcards expanded.
+
+    Whoosh's own ``Query.existing_terms`` reuses its ``fieldname`` argument as a loop variable, so
+    after the first leaf it keeps only terms of that leaf's field and would drop the aliases.
+    """
+    terms = set()
+    for leaf in query.leaves():
+        for field, text in leaf.expanded_terms(reader):
+            if field in _WORD_FIELDS:
+                terms.add((field, text.decode("utf-8") if isinstance(text, bytes) else text))
+    return terms
+
+
+def _also_unstemmed(query):
+    """Prefix and wildcard terms are not stemmed, so they also look among the unstemmed words."""
+    if isinstance(query, (Prefix, Wildcard)) and query.fieldname == "text":
+        return Or([query, type(query)("exact", query.text)])
+    return query
+
+
+def jump_in(result, matched: set[tuple[str, str]]) -> float:
+    """Where to start listening: the start of the first word in the segment that the query matched.
+
+    ``matched`` holds (field, term) pairs; a word matches when it analyses to one of them the way
+    that field analyses text.
+    """
+    word = _first_matched_word(result, matched)
+    return word.start if word else result["start"]
+
+
+def _first_matched_word(result, matched: set[tuple[str, str]]) -> Optional[StoredWord]:
+    stemmed, exact = StemmingAnalyzer(), _exact_analyzer()
+    for stored in result.get("words") or []:
+        word = StoredWord.load(stored)
+        if any(("text", t.text) in matched for t in stemmed(word.word)):
+            return word
+        if any(("exact", t.text) in matched for t in exact(word.word)):
+            return word
+        if word.alias and any(("aliases", t.text) in matched for t in stemmed(word.alias)):
+            return word
+    return None
+
+
+def _mark_alias_match(result, matched: set[tuple[str, str]]) -> Optional[str]:
+    """A snippet for a hit found through a name alias: the heard word marked, the name beside it."""
+    word = _first_matched_word(result, matched)
+    if not word or not word.alias:
+        return None
+    text = result["text"]
+    at = text.find(word.word)
+    if at < 0:
+        return None
+    return f"{text[:at]}**{word.word}** ({word.alias}){text[at + len(word.word) :]}"
+
+
+def _name(error: OSError | ReaderClosed) -> str:
+    filename = getattr(error, "filename", None)
+    return os.path.basename(filename) if filename else type(error).__name__
+
+
+class _MarkFormatter(highlight.Formatter):
+    """Marks matched terms as **term**: readable in a terminal and stable in JSON."""
+
+    between = " … "
+
+    def format_token(self, text, token, replace=False):
+        return "**" + highlight.get_text(text, token, replace) + "**"
