@@ -14,6 +14,7 @@ from indexer.errors import IndexUnavailableError
 from indexer.index import TextIndex
 from indexer.index.postgres import tsquery
 from indexer.index.postgres.schema import LATEST
+from indexer.models import Article, Source
 
 from .conftest import ROOT
 from .test_index import EPISODE, STORY, ARTICLE, TRANSCRIPT
@@ -141,3 +142,11 @@ def test_a_missing_server_is_one_error_line_in_the_cli(tmp_path):
     assert result.exit_code == 1
     assert result.output.startswith("Error: cannot use PostgreSQL index postgresql://nobody@/none") and result.output.count("\n") == 1
 
+
+
+def test_nul_characters_neither_break_a_write_nor_a_search(postgres_url):
+    with TextIndex(postgres_url) as index:
+        odd = Source(id="article-nul", kind="article", title="Odd\x00 title", location="/odd")
+        index.write([odd], articles={odd.id: Article(title=odd.title, location="/odd", paragraphs=["Harbour\x00 cranes"])})
+        assert [h.text for h in index.search("harbour\x00")] == ["Harbour cranes"]
+        assert index.source("article-nul").title == "Odd title"

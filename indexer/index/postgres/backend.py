@@ -24,7 +24,7 @@ import re
 from typing import Callable, Optional
 from urllib.parse import urlsplit, urlunsplit
 
-from ...errors import IndexUnavailableError, NoIndexError
+from ...errors import IndexUnavailableError, NoIndexError, QueryError
 from ...models import Segment, Source, SourceKind
 from ..backend import Changes, Lookup, Match, StoredWord
 from . import schema, tsquery
@@ -164,7 +164,12 @@ class PostgresBackend:
         ]
 
     def search(self, query: str, *, limit: int, kind: Optional[SourceKind] = None) -> list[Match]:
-        return self._run(lambda conn: _search(conn, query, limit, kind))
+        psycopg, _ = _psycopg()
+        try:
+            return self._run(lambda conn: _search(conn, query, limit, kind))
+        except (psycopg.DataError, psycopg.ProgrammingError) as e:
+            # A query the translation let through and PostgreSQL refused: one line, as for Whoosh's crashes.
+            raise QueryError(f"cannot run query {query!r}: {type(e).__name__} in the search engine") from e
 
 
 def _reason(error: Exception) -> str:
@@ -197,12 +202,30 @@ def _write(conn, plan: Callable[[Lookup], Changes]) -> Changes:
             conn.execute(
                 "INSERT INTO sources (id, kind, record) VALUES (%s, %s, %s)"
                 " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, record = excluded.record, updated_at = now()",
-                (source.id, source.kind, json.dumps(source.to_dict())),
+                (source.id, source.kind, _json(source.to_dict())),
             )
             if source.id in changes.transcripts or source.id in changes.articles:
                 conn.execute("DELETE FROM passages WHERE source_id = %s", (source.id,))
                 _copy(conn, _passages(source, changes))
     return changes
+
+
+def _text(value: str) -> str:
+    """PostgreSQL's text and JSONB cannot hold NUL characters; nothing readable is lost without them."""
+    return value.replace("\x00", "")
+
+
+def _json(value) -> str:
+    def clean(item):
+        if isinstance(item, str):
+            return _text(item)
+        if isinstance(item, dict):
+            return {clean(k): clean(v) for k, v in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [clean(v) for v in item]
+        return item
+
+    return json.dumps(clean(value))
 
 
 def _passages(source: Source, changes: Changes):
@@ -212,10 +235,13 @@ def _passages(source: Source, changes: Changes):
             alias_at = dict(named.get(seq, []))
             stored = [StoredWord.of(w, alias_at.get(i)).dump() for i, w in enumerate(segment.words)]
             aliases = " ".join(alias_at.values())
-            yield (source.id, seq, "audio", source.title, segment.text, segment.start, segment.end, json.dumps(stored), aliases)
+            yield (
+                source.id, seq, "audio", _text(source.title), _text(segment.text), segment.start, segment.end, _json(stored),
+                _text(aliases),
+            )
     if source.id in changes.articles:
         for seq, paragraph in enumerate(changes.articles[source.id].paragraphs):
-            yield (source.id, seq, "article", source.title, paragraph, None, None, None, "")
+            yield (source.id, seq, "article", _text(source.title), _text(paragraph), None, None, None, "")
 
 
 def _copy(conn, rows) -> None:

@@ -137,7 +137,7 @@ def _leaf_text(query: Query) -> str:
 def parse(text: str) -> Query:
     """The query's syntax tree; malformed queries raise :class:`QueryError` (:func:`indexer.index.query.check`)."""
     check(text)
-    return _Parser(text).query()
+    return _Parser(text.replace("\x00", "")).query()  # PostgreSQL text cannot hold NUL
 
 
 def leaves(query: Query) -> list[Leaf]:
