@@ -28,7 +28,7 @@ sys.path.insert(0, str(HERE.parent))
 import podcast  # noqa: E402  (bench/podcast.py)
 
 from indexer import Index, audio  # noqa: E402
-from indexer.evaluation import word_error_rate as wer  # noqa: E402
+from tests.evaluation import word_error_rate as wer  # noqa: E402  (the tests' WER, so the figures compare)
 from indexer.asr import Transcriber  # noqa: E402
 from indexer.asr.weights import resolve_ct2_model  # noqa: E402
 
@@ -54,8 +54,8 @@ def bench_asr(work: Path, quick: bool) -> str:
     cache = work / f"cache-{time.time_ns()}"
     measured = {}
 
-    # The alternatives run first: the indexer's faster-whisper engine tunes glibc's allocator for
-    # the whole process when it loads (indexer/asr/allocator.py), and they should run as they would
+    # The alternatives run first: the indexer, run as the CLI runs it (tune_memory), tunes glibc's
+    # allocator for the whole process when it loads (indexer/asr/allocator.py), and they should run as they would
     # on their own.
     # 1. raw faster-whisper: beam 5, word timestamps, its own defaults otherwise (no VAD).
     from faster_whisper import WhisperModel
@@ -82,7 +82,7 @@ def bench_asr(work: Path, quick: bool) -> str:
     # them, so they alternate, each into a fresh index with no cached transcripts, and the median
     # counts. The cache directory stays the same: the loaded model is kept per cache directory.
     started = time.perf_counter()
-    Index(work / f"index-{time.time_ns()}", cache_dir=cache).transcriber.engine  # noqa: B018  (load the model)
+    Index(work / f"index-{time.time_ns()}", cache_dir=cache, tune_memory=True).transcriber.engine  # noqa: B018  (load the model)
     load = time.perf_counter() - started
     walls: dict[str, list[float]] = {"file": [], **{f"folder{seconds}": [] for seconds in folders}}
     targets = {"file": episode, **{f"folder{seconds}": folder for seconds, folder in folders.items()}}
@@ -90,7 +90,7 @@ def bench_asr(work: Path, quick: bool) -> str:
     for _ in range(1 if quick else 3):
         for kind, target in targets.items():
             shutil.rmtree(cache / "transcripts", ignore_errors=True)
-            index = Index(work / f"index-{time.time_ns()}", cache_dir=cache)
+            index = Index(work / f"index-{time.time_ns()}", cache_dir=cache, tune_memory=True)
             started = time.perf_counter()
             report = index.ingest(target)
             walls[kind].append(time.perf_counter() - started)
@@ -127,7 +127,7 @@ def bench_asr(work: Path, quick: bool) -> str:
         "indexer walls, file and folders alternating (the table has the median): "
         + "; ".join(f"{kind} " + ", ".join(f"{w:.1f}" for w in values) + " s" for kind, values in walls.items()),
         "",
-        f"| stage (indexer defaults, one worker; ingest runs {index.transcriber.workers} at once) | seconds | share |",
+        f"| stage (indexer defaults, one worker; ingest runs {index.transcriber.engine.workers} at once) | seconds | share |",
         "|---|---|---|",
     ]
     work = sum(breakdown.values())
@@ -147,7 +147,7 @@ def stage_times(episode: Path, index: Index) -> dict[str, float]:
     The pipeline runs recognition on ``workers`` chunks at once, so these are CPU-seconds of one
     worker, not shares of the wall time.
     """
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
+    from indexer.asr.vad import speech_ranges
 
     model = index.transcriber.engine._model  # the pipeline's own model: int8, one thread per worker
     times: dict[str, float] = {}
@@ -156,9 +156,9 @@ def stage_times(episode: Path, index: Index) -> dict[str, float]:
     times["decode + resample (PyAV), 2-minute chunks"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    speech = [get_speech_timestamps(samples, VadOptions()) for samples in chunks]
+    speech = [speech_ranges(samples) for samples in chunks]
     times["VAD (Silero)"] = time.perf_counter() - started
-    speech_seconds = sum(s["end"] - s["start"] for found in speech for s in found) / audio.SAMPLE_RATE
+    speech_seconds = sum(end - start for found in speech for start, end in found) / audio.SAMPLE_RATE
     total_seconds = sum(len(samples) for samples in chunks) / audio.SAMPLE_RATE
     times[f"  (speech found: {speech_seconds:.0f} of {total_seconds:.0f} s)"] = 0.0
 
@@ -203,8 +203,6 @@ def split_into_files(episode: Path, folder: Path, seconds: int) -> Path:
     """
     import json
 
-    from indexer.audio import ffmpeg_exe
-
     if not any(folder.glob("part-*.mp3")):
         manifest = json.loads(episode.with_name(episode.stem + ".sentences.json").read_text())
         sentences = manifest["sentences"]
@@ -215,7 +213,7 @@ def split_into_files(episode: Path, folder: Path, seconds: int) -> Path:
                 cuts.append(last)
         folder.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            [ffmpeg_exe(), "-loglevel", "error", "-i", str(episode), "-f", "segment", "-segment_times",
+            [podcast.speech.ffmpeg_exe(), "-loglevel", "error", "-i", str(episode), "-f", "segment", "-segment_times",
              ",".join(f"{t:.3f}" for t in cuts), "-c", "copy", str(folder / "part-%03d.mp3")],
             check=True,
         )

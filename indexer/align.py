@@ -255,7 +255,7 @@ def name_aliases(transcript: Transcript, names: dict[str, str]) -> dict[int, lis
     """Article spellings for names the recogniser misheard: segment index -> [(word index, name)].
 
     Whisper gets rare names wrong ("Ushakov" -> "Ashikov"), and prompting it with the article's names
-    dropped whole sentences here (FIELD.md). Instead the transcript is kept as heard, and a spoken
+    dropped whole sentences (bench/RESULTS.md, "Prompting with the article's names"). Instead the transcript is kept as heard, and a spoken
     word that is capitalised, unknown to the article and spelled like one of its names is indexed
     under that name too, so a search for the name finds the moment it is spoken.
     """

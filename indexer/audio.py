@@ -12,31 +12,29 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Tuple
+from typing import Iterator, Optional
 
 import numpy as np
 
 from .errors import AudioError, SourceError
+from .models import TimeRange
 
 logger = logging.getLogger("indexer")
 
 SAMPLE_RATE = 16000
 # Recognition runs on chunks of this length, so memory stays flat whatever the file's length.
-# faster-whisper computes a chunk's log-mel features in one go: measured here, that added 70 MB for a
-# 2-minute chunk and 460 MB for a 10-minute one, on top of the 250 MB the loaded model costs.
+# A chunk's features are computed in one go, so their memory grows with it (bench/RESULTS.md, "Memory").
 CHUNK_SECONDS = 120.0
 # A chunk is cut at the quietest 100 ms within this many seconds before its nominal end, so that a
 # cut almost never falls inside a word.
 CUT_SEARCH_SECONDS = 15.0
 
-Span = Tuple[float, Optional[float]]
 
 
 @dataclass
 class AudioInfo:
     path: Path
     duration: Optional[float]  # as the container declares it; None when unknown
-    codec: str
     title: Optional[str] = None  # the file's own title tag, when it has one
 
 
@@ -69,22 +67,21 @@ def probe(path: Path) -> AudioInfo:
     """Open the file and read its declared duration; raises AudioError when it is not audio."""
     container = _open(path)
     try:
-        codec = container.streams.audio[0].codec_context.name
         title = (container.metadata.get("title") or "").strip() or None
-        return AudioInfo(path=path, duration=probe_duration(container), codec=codec, title=title)
+        return AudioInfo(path=path, duration=probe_duration(container), title=title)
     finally:
         container.close()
 
 
-def stream_samples(path: Path, span: Optional[Span] = None, block_seconds: float = 30.0) -> Iterator[np.ndarray]:
+def stream_samples(path: Path, time_range: Optional[TimeRange] = None, block_seconds: float = 30.0) -> Iterator[np.ndarray]:
     """Yield 16 kHz mono float32 blocks of about ``block_seconds`` from ``path``.
 
-    With ``span=(start, end)`` only that part is decoded (``end`` None: to the end of the file).
+    With ``time_range=(start, end)`` only that part is decoded (``end`` None: to the end of the file).
     Raises AudioError when the file cannot be decoded, is truncated, or holds no samples.
     """
     import av
 
-    start, end = span if span else (0.0, None)
+    start, end = time_range if time_range else (0.0, None)
     container = _open(path)
     try:
         stream = container.streams.audio[0]
@@ -92,7 +89,7 @@ def stream_samples(path: Path, span: Optional[Span] = None, block_seconds: float
         # Only the audio stream's own length can show truncation; a container's length covers its
         # video track too, which may run longer than the sound.
         declared_audio = float(stream.duration * stream.time_base) if stream.duration is not None else None
-        if span and declared is not None and start >= declared:
+        if time_range and declared is not None and start >= declared:
             raise AudioError(f"{path}: segment starts at {start:g} s, after the end of the audio ({declared:.1f} s)")
         resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
         if start > 0:
@@ -130,11 +127,11 @@ def stream_samples(path: Path, span: Optional[Span] = None, block_seconds: float
             produced += block_len
             yield np.concatenate(block)
         if produced == 0:
-            raise AudioError(f"{path}: contains no audio samples" if not span else f"{path}: segment {start:g}-{end} s holds no audio")
+            raise AudioError(f"{path}: contains no audio samples" if not time_range else f"{path}: segment {start:g}-{end} s holds no audio")
         decoded = produced / SAMPLE_RATE
         # A cut-off download still decodes up to where it stops; the container's declared length is the
         # only way to notice (mp3 without a Xing header estimates it from the size, so passes).
-        if not span and declared_audio is not None and decoded < 0.9 * declared_audio - 1.0:
+        if not time_range and declared_audio is not None and decoded < 0.9 * declared_audio - 1.0:
             raise AudioError(f"{path}: truncated: decoded {decoded:.1f} s of the {declared_audio:.1f} s it declares")
     finally:
         container.close()
@@ -165,18 +162,18 @@ def _decode(container, stream, resampler, path: Path) -> Iterator[tuple[np.ndarr
         raise AudioError(f"{path}: corrupt audio ({_reason(e)})") from e
 
 
-def chunks(path: Path, span: Optional[Span] = None) -> Iterator[tuple[float, np.ndarray]]:
+def chunks(path: Path, time_range: Optional[TimeRange] = None) -> Iterator[tuple[float, np.ndarray]]:
     """Yield ``(offset, samples)`` chunks of about CHUNK_SECONDS for recognition.
 
     ``offset`` is the chunk's start in the file's timeline. Chunks are cut at a quiet moment so that a
     word is not split between two of them.
     """
-    offset = span[0] if span else 0.0
+    offset = time_range[0] if time_range else 0.0
     chunk_target = int(CHUNK_SECONDS * SAMPLE_RATE)
     # Blocks are small, so the rest after a cut is never more than a chunk and a block.
     pending: list[np.ndarray] = []
     pending_len = 0
-    for block in stream_samples(path, span):
+    for block in stream_samples(path, time_range):
         pending.append(block)
         pending_len += len(block)
         if pending_len < chunk_target + int(CUT_SEARCH_SECONDS * SAMPLE_RATE):
@@ -219,31 +216,17 @@ AUDIO_EXTENSIONS = frozenset(
 )
 
 
-def load(path: Path, span: Optional[Span] = None) -> np.ndarray:
-    """Decode a whole file (or span) into one array. For short audio and tests; long files stream."""
-    blocks = list(stream_samples(path, span))
+def load(path: Path, time_range: Optional[TimeRange] = None) -> np.ndarray:
+    """Decode a whole file (or time range) into one array. For short audio and tests; long files stream."""
+    blocks = list(stream_samples(path, time_range))
     return np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
-
-
-def ffmpeg_exe() -> str:
-    """An ffmpeg binary: the one on PATH, else the one shipped by imageio-ffmpeg (for encoding tools)."""
-    import shutil
-
-    found = shutil.which("ffmpeg")
-    if found:
-        return found
-    try:
-        import imageio_ffmpeg
-    except ImportError as e:
-        raise AudioError("no ffmpeg on PATH; install one or `pip install imageio-ffmpeg`") from e
-    return imageio_ffmpeg.get_ffmpeg_exe()
 
 
 __all__ = [
     "AudioInfo",
     "SAMPLE_RATE",
+    "TimeRange",
     "chunks",
-    "ffmpeg_exe",
     "file_hash",
     "load",
     "probe",

@@ -73,7 +73,8 @@ class Context:
         self.index_dir = index_dir
 
     def open(self, **kwargs) -> Index:
-        return Index(self.index_dir, progress=True, **kwargs)
+        # The CLI owns its process, so it keeps recognition's memory flat (indexer/asr/allocator.py).
+        return Index(self.index_dir, progress=True, tune_memory=True, **kwargs)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

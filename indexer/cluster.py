@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional
 
 from . import audio
-from .asr import Transcriber, load_engine
-from .asr.base import Engine
+from .audio import TimeRange
+from .asr import Engine, Transcriber, load_engine
 from .errors import IndexerError
 from .models import Transcript
 from .paths import default_cache_dir
@@ -81,7 +81,8 @@ class EngineSpec:
             if self.engine != "faster-whisper":
                 raise ClusterError(f"--device {self.device} is supported with the faster-whisper engine only")
             return FasterWhisperEngine(self.model, cache_dir=default_cache_dir(), workers=self.workers, device=self.device)
-        return load_engine(self.engine, self.model, cache_dir=default_cache_dir(), workers=self.workers)
+        # A worker process does nothing but recognise: the allocator is tuned for it, as the CLI does.
+        return load_engine(self.engine, self.model, cache_dir=default_cache_dir(), workers=self.workers, tune_memory=True)
 
 
 def _plugin_class():
@@ -110,19 +111,7 @@ class AudioPayload:
     data: Optional[bytes] = None
 
 
-class _WorkerTranscriber(Transcriber):
-    """The pipeline's recognition (chunks, VAD, times in the file's timeline) around the worker's engine."""
-
-    def __init__(self, engine: Engine, **kwargs):
-        super().__init__(**kwargs)
-        self._engine = engine
-
-    @property
-    def engine(self) -> Engine:
-        return self._engine
-
-
-def recognise_on_worker(plugin_name: str, payload: AudioPayload, span, language, options: dict) -> Optional[dict]:
+def recognise_on_worker(plugin_name: str, payload: AudioPayload, time_range, language, options: dict) -> Optional[dict]:
     """Runs on a worker: the file's transcript as a dict, or None when the worker cannot see the file."""
     from distributed import get_worker
 
@@ -138,8 +127,9 @@ def recognise_on_worker(plugin_name: str, payload: AudioPayload, span, language,
                     return None  # another file by that name on this machine
             except OSError:
                 return None
-        transcriber = _WorkerTranscriber(engine, language=language, options=options, cache_dir=Path(scratch))
-        transcript = transcriber._recognise(path, span, progress=False)
+        # The pipeline's recognition (chunks, VAD, times in the file's timeline) around this worker's engine.
+        transcriber = Transcriber(engine=engine, language=language, options=options, cache_dir=Path(scratch))
+        transcript = transcriber._recognise(path, time_range, progress=False)
     transcript.engine, transcript.model = engine.name, engine.model_id
     return transcript.to_dict()
 
@@ -160,6 +150,8 @@ class ClusterTranscriber(Transcriber):
         connect_timeout: float = CONNECT_TIMEOUT,
         **kwargs,
     ):
+        if not isinstance(kwargs.get("engine", ""), str):
+            raise ClusterError("--cluster needs an engine name: each worker loads its own engine (engine_factory in tests)")
         super().__init__(**kwargs)
         _distributed()  # a missing extra is said before any work starts
         if device not in DEVICES:
@@ -188,13 +180,9 @@ class ClusterTranscriber(Transcriber):
             self._client = client
         return self._client
 
-    @property
-    def workers(self) -> int:
-        return max(1, len(self.client.scheduler_info().get("workers", {})))
-
     # -- sending ---------------------------------------------------------------------------------
 
-    def _submit(self, path: Path, span, digest: str, *, as_bytes: bool = False):
+    def _submit(self, path: Path, time_range: Optional[TimeRange], digest: str, *, as_bytes: bool = False):
         payload = AudioPayload(self._shared_path(path), digest)
         if as_bytes:
             payload = AudioPayload(payload.path, digest, Path(path).read_bytes())
@@ -203,7 +191,7 @@ class ClusterTranscriber(Transcriber):
             recognise_on_worker,
             self.spec.plugin_name,
             payload,
-            span,
+            time_range,
             self.language,
             self.options.key(),
             pure=False,
@@ -233,7 +221,7 @@ class ClusterTranscriber(Transcriber):
             if self._bar is not None:
                 self._bar.update(1)
 
-    def prefetch(self, paths: Iterable[Path]) -> None:
+    def start_in_background(self, paths: Iterable[Path]) -> None:
         """Send every file of the batch that the cache cannot answer; :meth:`transcribe` collects them."""
         for path in paths:
             key = (str(path), None)
@@ -247,22 +235,22 @@ class ClusterTranscriber(Transcriber):
                 continue
             self._remote[key] = (self._submit(path, None, digest), digest)
 
-    def ready(self, path: Path, span: audio.Span | None = None) -> bool:
-        sent = self._remote.get((str(path), tuple(span) if span else None))
+    def ready(self, path: Path, time_range: Optional[TimeRange] = None) -> bool:
+        sent = self._remote.get((str(path), tuple(time_range) if time_range else None))
         return sent is not None and sent[0].done()
 
     # -- receiving -------------------------------------------------------------------------------
 
-    def _recognise(self, path: Path, span, *, progress: bool) -> Transcript:
-        key = (str(path), tuple(span) if span else None)
+    def _recognise(self, path: Path, time_range: Optional[TimeRange], *, progress: bool) -> Transcript:
+        key = (str(path), tuple(time_range) if time_range else None)
         sent = self._remote.pop(key, None)
         digest = audio.file_hash(path)
         if sent is None or sent[1] != digest:
-            sent = (self._submit(path, span, digest), digest)
+            sent = (self._submit(path, time_range, digest), digest)
         result = self._result(sent[0], path)
         if result is None:  # the worker could not read the path: send the bytes
             logger.info("%s: not readable on the worker, sending its bytes", path)
-            result = self._result(self._submit(path, span, digest, as_bytes=True), path)
+            result = self._result(self._submit(path, time_range, digest, as_bytes=True), path)
             if result is None:
                 raise ClusterError(f"{path}: the worker could not read the audio it was sent")
         with self._lock:

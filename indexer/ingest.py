@@ -84,7 +84,7 @@ class Ingester:
                 items.append(Failure(name, str(e)))
         try:
             if not attach:
-                self._prefetch(items)
+                self._start_short_audio(items)
             for item in items:
                 if isinstance(item, Failure):
                     report.failures.append(item)
@@ -119,7 +119,7 @@ class Ingester:
         else:
             report.ingested.extend(written)
 
-    def _prefetch(self, items: list[str | Failure]) -> None:
+    def _start_short_audio(self, items: list[str | Failure]) -> None:
         """Start recognising the batch's short local audio files in the background, in order.
 
         A file shorter than a chunk keeps one worker busy and half fills Whisper's windows; started
@@ -129,7 +129,7 @@ class Ingester:
         """
         local = [Path(n) for n in items if isinstance(n, str) and _is_local_audio(n)]
         if len(local) > 1:  # no model is loaded for a batch of articles
-            self.transcriber.prefetch(local)
+            self.transcriber.start_in_background(local)
 
     # -- inputs ----------------------------------------------------------------------------------
 

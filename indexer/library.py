@@ -14,8 +14,7 @@ from .models import Hit, Source, SourceKind, Transcript
 from .paths import default_cache_dir, default_index
 from .sources import fetch as fetching
 from .sources.embeds import parse_media_fragment
-from .asr import DEFAULT_ENGINE, Transcriber
-from .asr.base import DecodeOptions
+from .asr import DEFAULT_ENGINE, DecodeOptions, Engine, Transcriber
 
 logger = logging.getLogger("indexer")
 
@@ -24,13 +23,14 @@ def transcribe(
     source: str | Path,
     *,
     model: Optional[str] = None,
-    engine: str = DEFAULT_ENGINE,
+    engine: str | Engine = DEFAULT_ENGINE,
     language: Optional[str] = None,
-    segment: audio.Span | None = None,
+    segment: audio.TimeRange | None = None,
     options: DecodeOptions | dict | None = None,
     cache_dir: Optional[Path] = None,
     progress: bool = False,
     workers: Optional[int] = None,
+    tune_memory: Optional[bool] = None,
 ) -> Transcript:
     """Transcribe an audio file or URL and return its :class:`~indexer.models.Transcript`.
 
@@ -39,6 +39,9 @@ def transcribe(
     file's timeline. A URL is downloaded into the cache first. The result is cached by the audio's
     bytes and the settings, so asking again costs no recognition. ``workers`` chunks are
     recognised at once (default: one per core, at most 4; see :func:`indexer.asr.faster.worker_threads`).
+    ``engine`` is an engine name or an instance of one (:class:`indexer.asr.Engine`); ``tune_memory``
+    tunes glibc's allocator for the whole process, as the CLI does (:mod:`indexer.asr.allocator`;
+    default: ``INDEXER_TUNE_MEMORY=1`` in the environment).
     """
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     path, span = _local_audio(str(source), cache_dir)
@@ -50,6 +53,7 @@ def transcribe(
         cache_dir=cache_dir,
         progress=progress,
         workers=workers,
+        tune_memory=tune_memory,
     )
     try:
         return transcriber.transcribe(path, segment or span)
@@ -57,7 +61,7 @@ def transcribe(
         transcriber.close()
 
 
-def _local_audio(source: str, cache_dir: Path) -> tuple[Path, audio.Span | None]:
+def _local_audio(source: str, cache_dir: Path) -> tuple[Path, audio.TimeRange | None]:
     if not fetching.is_url(source) and Path(source).expanduser().exists():
         return Path(source).expanduser(), None  # a local name may itself contain '#'
     location, span = parse_media_fragment(source)
@@ -82,17 +86,19 @@ class Index:
     ``pip install 'indexer[postgres]'``), which many processes and machines can write at once; it
     defaults to ``$INDEXER_INDEX`` or the per-user data directory. Nothing is created there until
     the first ingest; reading where no index is raises IndexUnavailableError. The speech model is
-    loaded on the first recognition and reused for every file after it. ``cluster`` (a Dask
-    scheduler address, ``tcp://host:8786``) sends recognition to that cluster's workers, loading the
-    model on ``device`` ("cpu" or "cuda") there; see :mod:`indexer.cluster`. Use it as a context
-    manager, or call :meth:`close`, to release the model's threads and the index's readers.
+    loaded on the first recognition and reused for every file after it. ``engine`` is an engine
+    name or an instance of one (:class:`indexer.asr.Engine`); ``tune_memory``: see :func:`transcribe`.
+    ``cluster`` (a Dask scheduler address, ``tcp://host:8786``) sends recognition to that cluster's
+    workers, which load the model on ``device`` ("cpu" or "cuda"); see :mod:`indexer.cluster`. Use
+    it as a context manager, or call :meth:`close`, to release the model's threads and the index's
+    readers.
     """
 
     def __init__(
         self,
         path: Optional[Path | str] = None,
         *,
-        engine: str = DEFAULT_ENGINE,
+        engine: str | Engine = DEFAULT_ENGINE,
         model: Optional[str] = None,
         language: Optional[str] = None,
         options: DecodeOptions | dict | None = None,
@@ -100,14 +106,17 @@ class Index:
         fetch: fetching.FetchOptions | dict | None = None,
         progress: bool = False,
         workers: Optional[int] = None,
+        tune_memory: Optional[bool] = None,
         cluster: Optional[str] = None,
         device: str = "cpu",
     ):
         self.path = _index_location(path) if path else default_index()
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self._text = TextIndex(self.path)  # opens nothing yet; a postgresql:// URL is a PostgreSQL index
-        settings = dict(engine=engine, model=model, language=language, options=options, cache_dir=self.cache_dir,
-                        progress=progress, workers=workers)
+        settings = dict(
+            engine=engine, model=model, language=language, options=options, cache_dir=self.cache_dir, progress=progress,
+            workers=workers, tune_memory=tune_memory,
+        )
         if cluster:
             from .cluster import ClusterTranscriber
 

@@ -14,14 +14,12 @@ from dataclasses import replace
 from typing import Callable, Iterable, Optional
 
 from .errors import NotFoundError
-from .models import Source
+from .models import Source, TimeRange
 
 __all__ = ["Lookup", "article_id", "audio_id", "linked", "published_audio_id", "removal"]
 
 # Reads one stored record by id (inside a write: the latest committed version), or None.
 Lookup = Callable[[str], Optional[Source]]
-# A part of a file: (start, end) in seconds; end None is the end of the file.
-TimeRange = tuple[float, Optional[float]]
 
 
 def audio_id(audio_hash: str, time_range: Optional[TimeRange] = None) -> str:

@@ -9,6 +9,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Iterator, Literal, Optional, Tuple
 
 SourceKind = Literal["audio", "article"]
+# A time range of a file in seconds, ``(start, end)``; ``end`` None runs to the end of the file. The README
+# calls it a segment (``#t=start,end``); a transcript's piece is a ``Segment``, so the code says time range.
+TimeRange = Tuple[float, Optional[float]]
 
 
 @dataclass
@@ -100,7 +103,7 @@ class AudioRef:
     """
 
     url: str
-    segment: Optional[Tuple[float, Optional[float]]] = None
+    segment: Optional[TimeRange] = None
     transcript_url: Optional[str] = None
     transcript_type: Optional[str] = None
     title: Optional[str] = None
@@ -132,7 +135,7 @@ class Source:
     kind: SourceKind
     title: str
     location: str
-    segment: Optional[Tuple[float, Optional[float]]] = None
+    segment: Optional[TimeRange] = None
     date: Optional[str] = None
     author: Optional[str] = None
     duration: Optional[float] = None

@@ -1,8 +1,10 @@
-"""Shared fixtures: real sample audio, a shared transcript cache, and an index per test in a temp dir."""
+"""Shared fixtures: real sample audio, a shared transcript cache, an index per test in a temp dir, and the
+guard that keeps real speech models out of tests not marked e2e."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -46,9 +48,17 @@ def reference_text(sentences) -> str:
     return " ".join(s["text"] for s in sentences)
 
 
-def ffmpeg(*args: str) -> None:
-    from indexer.audio import ffmpeg_exe
+def ffmpeg_exe() -> str:
+    """An ffmpeg binary to encode test audio: the one on PATH, else imageio-ffmpeg's (the test extra)."""
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    import imageio_ffmpeg
 
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def ffmpeg(*args: str) -> None:
     subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", *args], check=True)
 
 
@@ -58,3 +68,75 @@ def clip(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("clip") / "clip.wav"
     ffmpeg("-i", str(SAMPLE_AUDIO), "-t", "18", "-ac", "1", "-ar", "22050", str(out))
     return out
+
+
+# -- engines: the fake everywhere but in e2e tests -------------------------------------------------
+
+
+class RealEngineOutsideE2E(AssertionError):
+    """A test not marked e2e asked for a real speech model."""
+
+
+_real_engines_allowed = False
+_current_test = [""]
+real_engine_requests: list[str] = []  # node ids of non-e2e tests that asked for a real model
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    # Before the test's fixtures, so that a module-scoped fixture loading a model is caught too.
+    global _real_engines_allowed
+    _real_engines_allowed = item.get_closest_marker("e2e") is not None
+    _current_test[0] = item.nodeid
+
+
+def _guard_real_engines() -> None:
+    """Wrap the registry's loader: outside e2e tests, loading a real model fails the test."""
+    from indexer.asr import engines
+
+    load = engines._load_engine
+
+    def guarded(*args, **kwargs):
+        if not _real_engines_allowed:
+            real_engine_requests.append(_current_test[0])
+            raise RealEngineOutsideE2E(f"a test not marked e2e loads a real engine {args[:2]}: use tests.fakes.FakeEngine")
+        return load(*args, **kwargs)
+
+    guarded.cache_clear = load.cache_clear  # type: ignore[attr-defined]
+    engines._load_engine = guarded
+
+
+_guard_real_engines()
+
+
+@pytest.fixture(autouse=True)
+def no_real_engine_outside_e2e(request):
+    """Fails a non-e2e test that asked for a real model, even if the code under test caught the error."""
+    before = len(real_engine_requests)
+    yield
+    if request.node.get_closest_marker("e2e") is None and len(real_engine_requests) > before:
+        pytest.fail("a test not marked e2e tried to load a real speech model", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def fake_cache(tmp_path_factory) -> Path:
+    """Transcripts made by the fake engine. Never the shared cache: through the CLI, the fake's transcripts
+    are filed under the real engine's name."""
+    return tmp_path_factory.mktemp("fake-cache")
+
+
+@pytest.fixture(scope="module")
+def cli_fake_engine():
+    """The registry hands out the fake, whatever engine is asked for: for tests that run the CLI."""
+    from indexer.asr import engines
+
+    from .fakes import FakeEngine
+
+    engine, real = FakeEngine(), engines.load_engine
+
+    def load_engine(*args, **kwargs):
+        return real(*args, **kwargs) if _real_engines_allowed else engine  # an e2e test in the module: the real one
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(engines, "load_engine", load_engine)
+        yield engine

@@ -1,7 +1,9 @@
 """Articles with their audio, end to end: local pages, the seed article, feeds and a loopback web server.
 
-Audio is real speech (the sample) recognised by the real default model; the web server is a real
-HTTP server on 127.0.0.1 started by these tests.
+Audio is real speech (the sample and clips of it) heard by the fake engine (tests/fakes.py), which
+returns the sample's known words at their times; real recognition is tested in test_e2e.py (a real
+model's mishearing of a name included). The web server is a real HTTP server on
+127.0.0.1 started by these tests.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from indexer import Index
 from indexer.cli import cli
 
 from .conftest import SAMPLE_ARTICLE, SAMPLE_AUDIO, ffmpeg
+from .fakes import FakeEngine
 
-pytestmark = pytest.mark.e2e
+# Commands run through the CLI get the fake engine too.
+pytestmark = pytest.mark.usefixtures("cli_fake_engine")
 
 BODY = """
 <p>The harbour council met on Thursday evening to weigh the future of the Skerrow ferry, which has
@@ -74,8 +78,9 @@ EMBEDS = {
 
 
 @pytest.fixture
-def index(tmp_path, use_shared_cache) -> Index:
-    return Index(tmp_path / "index", cache_dir=use_shared_cache)
+def index(tmp_path) -> Index:
+    # Hears "Ushakov" as "Ashikov", as tiny.en does.
+    return Index(tmp_path / "index", cache_dir=tmp_path / "cache", engine=FakeEngine(mishear={"Ushakov": "Ashikov"}))
 
 
 @pytest.mark.parametrize("kind", list(EMBEDS))
@@ -116,13 +121,13 @@ def test_the_seed_article_with_its_audio(tmp_path, index):
 
 
 def test_a_misheard_name_is_found_by_the_articles_spelling(index, sentences):
-    # tiny.en hears "Ushakov" as "Ashikov"; the article's spelling still finds the spoken moment.
+    # The engine hears "Ushakov" as "Ashikov"; the article's spelling still finds the spoken moment.
     index.ingest(SAMPLE_ARTICLE, audio=[SAMPLE_AUDIO])
     hits = index.search("Ushakov")
     assert {h.kind for h in hits} == {"article", "audio"}
     spoken = sorted(h.start for h in hits if h.kind == "audio")
     # "On Wednesday, Yury Ushakov, ..." (sentence 3): the name ~1.5 s in. It is said twice more
-    # (sentences 4 and 9); tiny.en heard "Ashikov" in one and "I should cover ply" in the other.
+    # (sentences 4 and 9).
     assert sentences[3]["start"] < spoken[0] < sentences[3]["start"] + 3.0
     assert any(sentences[4]["start"] < start < sentences[4]["end"] for start in spoken)
     audio_hit = next(h for h in hits if h.kind == "audio")
@@ -163,7 +168,7 @@ def test_a_fragment_outside_the_file(tmp_path, index):
 
 
 def test_one_audio_in_two_articles_is_transcribed_once(tmp_path, media, tmp_path_factory):
-    index = Index(tmp_path / "index", cache_dir=tmp_path / "fresh-cache")
+    index = Index(tmp_path / "index", cache_dir=tmp_path / "fresh-cache", engine=FakeEngine())
     shutil.copyfile(media["mp3"], tmp_path / "shared.mp3")
     first, second = tmp_path / "first.html", tmp_path / "second.html"
     first.write_text(page("First story", '<audio src="shared.mp3"></audio>'))
@@ -276,8 +281,8 @@ def podcast(site, media):
     return site
 
 
-def test_a_feed_with_and_without_publisher_transcripts(tmp_path, podcast, use_shared_cache):
-    index = Index(tmp_path / "index", cache_dir=tmp_path / "cache")
+def test_a_feed_with_and_without_publisher_transcripts(tmp_path, podcast):
+    index = Index(tmp_path / "index", cache_dir=tmp_path / "cache", engine=FakeEngine())
     report = index.ingest(f"{podcast.url}/feed.xml")
     assert report.ok, report.failures
     assert report.recognised == 1  # episode 1 only: episode 2 ships its transcript
@@ -293,9 +298,9 @@ def test_a_feed_with_and_without_publisher_transcripts(tmp_path, podcast, use_sh
     assert again.ingested == [] and len(again.skipped) == 2
 
 
-def test_feed_limit_and_force_asr(tmp_path, podcast, media, use_shared_cache):
+def test_feed_limit_and_force_asr(tmp_path, podcast, media):
     podcast.routes["/audio/ep2.mp3"] = (200, {"Content-Type": "audio/mpeg"}, media["mp3"].read_bytes())
-    index = Index(tmp_path / "index", cache_dir=use_shared_cache)
+    index = Index(tmp_path / "index", cache_dir=tmp_path / "cache", engine=FakeEngine())
     report = index.ingest(f"{podcast.url}/feed.xml", limit=1, force_asr=True)
     assert report.ok, report.failures
     titles = [s.title for s in report.ingested if s.kind == "article"]
@@ -303,7 +308,7 @@ def test_feed_limit_and_force_asr(tmp_path, podcast, media, use_shared_cache):
     assert index.search("lighthouse") and index.search("guarantees", kind="audio")[0].title == "Episode 2: Gulls"
 
 
-def test_a_page_over_http_with_redirect_and_a_broken_audio_link(tmp_path, site, media, use_shared_cache):
+def test_a_page_over_http_with_redirect_and_a_broken_audio_link(tmp_path, site, media):
     site.routes["/old"] = (301, {"Location": "/story"}, b"")
     site.routes["/story"] = (
         200,
@@ -319,7 +324,7 @@ def test_a_page_over_http_with_redirect_and_a_broken_audio_link(tmp_path, site, 
     assert all(h.location == f"{site.url}/story" for h in hits)
 
 
-def test_a_page_that_embeds_a_private_address_is_refused_unless_allowed(tmp_path, site, media, use_shared_cache):
+def test_a_page_that_embeds_a_private_address_is_refused_unless_allowed(tmp_path, site, media):
     other = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(site))
     threading.Thread(target=other.serve_forever, daemon=True).start()
     try:
@@ -339,9 +344,9 @@ def test_a_page_that_embeds_a_private_address_is_refused_unless_allowed(tmp_path
         other.server_close()
 
 
-def test_unreachable_slow_and_oversized(tmp_path, site, use_shared_cache):
+def test_unreachable_slow_and_oversized(tmp_path, site):
     site.routes["/big.mp3"] = (200, {"Content-Type": "audio/mpeg"}, b"\0" * 200_000)
-    index = Index(tmp_path / "index", fetch={"timeout": 0.5, "max_audio_bytes": 100_000})
+    index = Index(tmp_path / "index", fetch={"timeout": 0.5, "max_audio_bytes": 100_000}, engine=FakeEngine())
     started = time.monotonic()
     report = index.ingest(f"{site.url}/slow", "http://127.0.0.1:9/gone.html", f"{site.url}/big.mp3")
     assert time.monotonic() - started < 5
@@ -352,13 +357,13 @@ def test_unreachable_slow_and_oversized(tmp_path, site, use_shared_cache):
     assert index.sources() == []
 
 
-def test_a_malformed_feed_keeps_its_good_items(tmp_path, podcast, use_shared_cache):
+def test_a_malformed_feed_keeps_its_good_items(tmp_path, podcast):
     broken = feed(podcast, [
         {"title": "Episode 2: Gulls", "guid": "ep2", "date": "Tue, 02 Jan 2024 06:00:00 +0000",
          "notes": "Gulls & <b>birds", "audio": "/audio/ep2.mp3", "transcript": "/t/ep2.srt"},
     ]).replace(b"</channel></rss>", b"<item><title>Broken</ti")
     podcast.routes["/bad.xml"] = (200, {"Content-Type": "application/rss+xml"}, broken)
-    index = Index(tmp_path / "index", cache_dir=use_shared_cache)
+    index = Index(tmp_path / "index", cache_dir=tmp_path / "cache", engine=FakeEngine())
     report = index.ingest(f"{podcast.url}/bad.xml")
     assert [s.title for s in report.ingested if s.kind == "article"] == ["Episode 2: Gulls"]
     assert index.search("lighthouse")

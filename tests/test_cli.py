@@ -13,6 +13,9 @@ from indexer.cli import cli, clock
 
 from .conftest import SAMPLE_AUDIO, ffmpeg
 
+# The CLI's commands and messages; what it hears comes from the fake engine (real recognition: test_e2e.py).
+pytestmark = pytest.mark.usefixtures("cli_fake_engine")
+
 
 def run(*args: str, index: Path | None = None):
     runner = CliRunner()
@@ -21,13 +24,13 @@ def run(*args: str, index: Path | None = None):
 
 
 @pytest.fixture(scope="module")
-def ingested(tmp_path_factory, shared_cache):
+def ingested(tmp_path_factory, fake_cache, cli_fake_engine):
     """An index holding the sample audio: copied for each test that changes it."""
     import os
 
     index = tmp_path_factory.mktemp("cli") / "index"
     previous = os.environ.get("INDEXER_CACHE")
-    os.environ["INDEXER_CACHE"] = str(shared_cache)
+    os.environ["INDEXER_CACHE"] = str(fake_cache)
     try:
         result = run("ingest", str(SAMPLE_AUDIO), index=index)
     finally:
@@ -40,7 +43,7 @@ def ingested(tmp_path_factory, shared_cache):
 
 
 @pytest.fixture
-def index(ingested, tmp_path, use_shared_cache) -> Path:
+def index(ingested, tmp_path) -> Path:
     copy = tmp_path / "index"
     shutil.copytree(ingested[0], copy)
     return copy
@@ -146,7 +149,7 @@ def test_remove(index):
     assert json.loads(run("search", "Kremlin", "--json", index=index).output) == []
 
 
-def test_index_from_environment(tmp_path, monkeypatch, use_shared_cache):
+def test_index_from_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("INDEXER_INDEX", str(tmp_path / "from-env"))
     assert run("ingest", str(SAMPLE_AUDIO)).exit_code == 0
     assert (tmp_path / "from-env").is_dir()
@@ -195,7 +198,7 @@ def test_bad_input_is_one_line_and_leaves_the_index_alone(index, bad_inputs, nam
     assert snapshot(index) == before
 
 
-def test_a_batch_ingests_the_good_and_lists_the_failures(tmp_path, bad_inputs, use_shared_cache):
+def test_a_batch_ingests_the_good_and_lists_the_failures(tmp_path, bad_inputs):
     index = tmp_path / "index"
     result = CliRunner().invoke(
         cli, ["--index", str(index), "ingest", str(bad_inputs["missing"]), str(SAMPLE_AUDIO), str(bad_inputs["text"])]

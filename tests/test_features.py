@@ -41,6 +41,7 @@ def test_features_across_block_edges_and_of_short_audio(speech, seconds):
     assert np.array_equal(BlockwiseFeatureExtractor.like(theirs)(piece), theirs(piece))
 
 
+@pytest.mark.e2e
 def test_the_engine_uses_blockwise_features():
     from indexer.asr import load_engine
     from indexer.paths import default_cache_dir

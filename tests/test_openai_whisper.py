@@ -25,12 +25,13 @@ from faster_whisper import WhisperModel, decode_audio
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from indexer.asr import load_engine
-from indexer.asr.base import SAMPLE_RATE, ChunkResult, DecodeOptions
+from indexer.audio import SAMPLE_RATE
+from indexer.asr.base import ChunkResult, DecodeOptions
 from indexer.asr.convert import cached_openai_checkpoint, convert_ct2_to_openai, read_ct2_model
 from indexer.asr.openai_whisper import OpenAIWhisperEngine, load_checkpoint
 from indexer.errors import ModelError
-from indexer.evaluation import normalise
-from indexer.evaluation import word_error_rate as wer
+from .evaluation import normalise
+from .evaluation import word_error_rate as wer
 from indexer.models import Segment
 
 from .conftest import SAMPLE_AUDIO

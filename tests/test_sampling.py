@@ -14,6 +14,8 @@ from indexer.paths import default_cache_dir
 
 from .conftest import SAMPLE_AUDIO
 
+pytestmark = pytest.mark.e2e  # the real model's decoder
+
 
 class RecordingModel:
     """The real CTranslate2 model, noting the options of every ``generate`` call."""

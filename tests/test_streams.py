@@ -1,17 +1,17 @@
-"""How a batch's short files are grouped into streams recognised as one audio (indexer.asr._streams)."""
+"""How a batch's short files are grouped into streams recognised as one audio (indexer.asr.streams)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from indexer.asr import JOIN_PAUSE_SECONDS, MIN_STREAM_SECONDS, _streams
+from indexer.asr.streams import JOIN_PAUSE_SECONDS, MIN_STREAM_SECONDS, group_into_streams
 from indexer.audio import CHUNK_SECONDS
 
 
 def _lengths(seconds: list[float], workers: int = 2) -> list[float]:
     """The streams' lengths, each file counted with the pause after it."""
     files = [(Path(f"f{k:03d}"), s) for k, s in enumerate(seconds)]
-    streams = _streams(files, workers)
+    streams = group_into_streams(files, workers)
     assert [path for stream in streams for path in stream] == [path for path, _ in files]  # in order, each once
     by_path = dict(files)
     return [sum(by_path[path] + JOIN_PAUSE_SECONDS for path in stream) for stream in streams]

@@ -1,8 +1,7 @@
 """Keep recognition's memory flat over hours of audio: glibc malloc settings, set before a model loads.
 
 Recognition allocates and frees large blocks all the time: features and voice-activity buffers for
-every chunk (tens of MB each), encoder attention for every 30-second window (55-70 MB), each in one of
-the worker threads. glibc's defaults serve them badly for a long run:
+every chunk, encoder attention for every 30-second window, each in one of the worker threads. glibc's defaults serve them badly for a long run:
 
 - every thread gets its own arena, and memory freed in one arena is not reused by the others;
 - a freed large block raises the mmap threshold to its size (up to 32 MB), so later blocks of that
@@ -11,22 +10,13 @@ the worker threads. glibc's defaults serve them badly for a long run:
   high-water mark creeps up over a long file.
 
 So: one arena, a fixed 4 MB mmap threshold (large blocks go back to the system when freed), and
-while recognition runs, ``malloc_trim`` every 50 ms (returns free pages inside the heap). Measured
-here (2 cores, tiny.en, two workers, ``indexer ingest`` of the podcast-like file made 10 minutes /
-1 hour long, peak RSS, wall): glibc defaults 638 MB / -; one arena and trimming per chunk 539 /
-583 MB, 84 s for the hour; with a 16 MB threshold 456 / 520 MB, 87 s; with 4 MB 434 / 465 MB, 95 s.
-Two workers interleave their blocks in the one heap, so between per-chunk trims its free but
-resident part ranged 50-120 MB and decided the peak: 1-second maxima over an hour's ingest had
-p50 431, p99 473 MB. Trimming every 50 ms (one trim takes ~1.7 ms, ~5 % of the wall time here)
-brought them to p50 388, p99 408 MB; every 20 ms was no flatter and slower. Figures for 3 hours:
-bench/RESULTS.md.
+while recognition runs, ``malloc_trim`` every 50 ms (returns free pages inside the heap). The
+figures behind each setting: bench/RESULTS.md, "Allocator settings". Applied for the faster-whisper
+engine only: PyTorch, which allocates large tensors at every layer, ran slower with them.
 
-Applied for the faster-whisper engine only: PyTorch allocates large tensors at every layer, and
-with the 4 MB threshold the openai-whisper engine ran 3.4x real time against 5.3x without (one
-benchmark run each).
-
-The settings are process-wide. A user who sets ``MALLOC_ARENA_MAX`` or ``MALLOC_MMAP_THRESHOLD_``
-keeps their own; other C libraries (macOS, musl) are left alone.
+The settings are process-wide, so they are opt-in: the CLI turns them on, a library user with
+``indexer.Index(tune_memory=True)`` or ``INDEXER_TUNE_MEMORY=1``. A user who sets ``MALLOC_ARENA_MAX``
+or ``MALLOC_MMAP_THRESHOLD_`` keeps their own; other C libraries (macOS, musl) are left alone.
 """
 
 from __future__ import annotations
@@ -46,7 +36,7 @@ M_ARENA_MAX = -8
 
 ARENAS = 1
 MMAP_THRESHOLD = 4 << 20
-TRIM_INTERVAL = 0.05  # seconds; one malloc_trim takes ~1.7 ms here
+TRIM_INTERVAL = 0.05  # seconds
 
 _trimming: Optional["_Trimming"] = None
 

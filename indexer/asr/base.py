@@ -14,8 +14,6 @@ import numpy as np
 
 from ..models import Segment
 
-SAMPLE_RATE = 16000
-
 
 @dataclass
 class DecodeOptions:
@@ -28,9 +26,8 @@ class DecodeOptions:
       condition_on_previous_text: Feed the previous window's text as a prompt.
       batch_size: Decode this many 30-second windows of speech at once (faster-whisper's batched
         pipeline, which always uses VAD and does not condition on previous text); 1 decodes them one
-        after the other. Engines without batching ignore it. Measured on the 5-minute podcast-like
-        benchmark file with two workers: 1 gave 34.2x real time at 3.4 % WER, 8 gave 40.4x at
-        4.9 % (bench/RESULTS.md), so batching is a choice of speed over words, not the default.
+        after the other. Engines without batching ignore it. Batching is faster and gets fewer
+        words right, so it is a choice, not the default (bench/RESULTS.md, "Batched decoding").
     """
 
     beam_size: int = 5

@@ -27,9 +27,7 @@ def worker_threads(workers: Optional[int] = None) -> tuple[int, int]:
     """How many chunks to recognise at once, and CPU threads for each.
 
     One single-threaded worker per core, up to MAX_WORKERS: a small model's matrices are too small
-    for intra-op threads to pay. Measured here (2 cores, tiny.en int8, beam 5, the 5-minute
-    benchmark file in 2-minute chunks): one chunk at a time on 2 threads 17.2x real time, on 1
-    thread 28.1x, two chunks at once on 1 thread each 44.2x, with identical text.
+    for intra-op threads to pay (bench/RESULTS.md, "Workers and threads").
     """
     cores = os.cpu_count() or 1
     workers = max(1, workers or min(cores, MAX_WORKERS))
@@ -71,7 +69,8 @@ class FasterWhisperEngine:
             )
         except Exception as e:  # faster-whisper raises bare RuntimeError/OSError/HF errors here
             raise ModelError(f"cannot load model {self.model_id}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from e
-        # Memory, not speed: see features.py, _encode_one_at_a_time and SampleOneCandidateAtATime.
+        # Memory, not speed: see features.py, _encode_one_at_a_time and SampleOneCandidateAtATime. These
+        # replace private attributes of WhisperModel, so pyproject.toml pins the faster-whisper versions tested.
         self._model.feature_extractor = BlockwiseFeatureExtractor.like(self._model.feature_extractor)
         self._encode = self._model.encode
         self._model.encode = self._encode_one_at_a_time
@@ -82,8 +81,8 @@ class FasterWhisperEngine:
         self._lock = threading.Lock()
 
     def _encode_one_at_a_time(self, features: np.ndarray, *args, **kwargs):
-        """The encoder's attention over a 30-second window is the largest buffer recognition
-        allocates (55-70 MB); when every worker encoded at once, those coincided in the memory peak.
+        """The encoder's attention over a 30-second window is recognition's largest buffer; when every
+        worker encoded at once, those coincided in the memory peak (bench/RESULTS.md, "Memory").
         Encoding is a small share of the work, so the workers rarely wait for each other here."""
         with self._encoder_lock:
             return self._encode(features, *args, **kwargs)
@@ -135,11 +134,10 @@ class SampleOneCandidateAtATime:
     When a window fails Whisper's log-probability or compression threshold at temperature 0,
     faster-whisper decodes it again at 0.2 ... 1.0, sampling ``best_of`` (5) candidates each time
     and keeping the best. CTranslate2 copies the decoder's state (the encoder output, the attention
-    caches) once per candidate to sample them together: on the 3-hour benchmark file's one such
-    window, +92-100 MB against +24 MB for one candidate, which set that file's memory peak.
-    CTranslate2 draws the candidates independently and sorts them by score, so drawing them one
-    after another and sorting by the same score is the same choice at the memory of one. It costs
-    time only on those windows (1 in 400 of the 3-hour file).
+    caches) once per candidate to sample them together, which set a long file's memory peak
+    (bench/RESULTS.md, "Fallback sampling"). CTranslate2 draws the candidates independently and sorts
+    them by score, so drawing them one after another and sorting by the same score is the same
+    choice at the memory of one. It costs time only on those windows, which are rare.
     Everything else, greedy and beam search included, goes to the model untouched.
     """
 

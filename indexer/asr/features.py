@@ -1,9 +1,9 @@
 """Whisper's log-Mel features for a whole chunk, computed a few seconds at a time.
 
-faster-whisper computes the short-time Fourier transform of everything it is given at once: for a
-2-minute chunk its float and complex intermediates reach ~105 MB, for each worker, on top of what
-the other workers hold at that moment. Frames are independent, so computing them in blocks gives
-the same features bit for bit with ~22 MB (and in about half the time).
+faster-whisper computes the short-time Fourier transform of everything it is given at once, so its
+intermediates grow with the chunk, for each worker, on top of what the other workers hold at that
+moment. Frames are independent, so computing them in blocks gives the same features bit for bit in a
+fraction of the memory (bench/RESULTS.md, "Memory").
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """The openai-whisper engine: the reference PyTorch implementation behind the Engine protocol.
 
-It is 2-4x slower than faster-whisper on CPU and uses 2.5x the memory (tiny.en, beam 5, 2 cores),
-so it is mainly useful to cross-check faster-whisper.
+It is slower than faster-whisper on CPU and uses more memory (bench/RESULTS.md, "openai-whisper
+engine"), so it is mainly useful to cross-check faster-whisper.
 It runs the same weights: a CTranslate2 model directory (the offline default) is converted once
 into an openai-whisper checkpoint (:mod:`indexer.asr.convert`). openai-whisper has no VAD of
-its own, so faster-whisper's Silero VAD cuts the non-speech first, with the settings faster-whisper
-uses, and both engines decode the same speech.
+its own, so the pipeline's VAD (:mod:`.vad`, faster-whisper's Silero VAD and settings) cuts the
+non-speech first, and both engines decode the same speech.
 
 Needs the ``openai-whisper`` extra: ``pip install 'indexer[openai-whisper]'``.
 """
@@ -25,8 +25,10 @@ import numpy as np
 from .. import align
 from ..errors import ModelError
 from ..models import Segment, Word
-from .base import SAMPLE_RATE, ChunkResult, DecodeOptions
+from ..audio import SAMPLE_RATE
+from .base import ChunkResult, DecodeOptions
 from .convert import INSTALL_HINT, cached_openai_checkpoint
+from .vad import CutTimeline, keep_speech
 from .weights import OFFLINE_MODELS, is_model_dir, model_label, resolve_ct2_model
 
 logger = logging.getLogger("indexer")
@@ -38,11 +40,9 @@ BEST_OF = 5
 
 def _import_whisper() -> Any:
     if "torch" not in sys.modules:
-        # PyTorch's OpenMP threads busy-wait at every barrier. When another process holds a core, a
-        # spinning thread waits for one that is not running, thousands of times per window. Measured
-        # here (2 cores, tiny.en, the 137 s sample): with other work running, 120-230 s spinning vs
-        # 25-63 s passive; alone, 20 s vs 25 s. libgomp reads this once, when torch loads; set
-        # OMP_WAIT_POLICY=ACTIVE for a machine of one's own.
+        # PyTorch's OpenMP threads busy-wait at every barrier, which is slow when another process holds
+        # a core (bench/RESULTS.md, "openai-whisper engine"). libgomp reads this once, when torch
+        # loads; set OMP_WAIT_POLICY=ACTIVE for a machine of one's own.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import whisper
@@ -181,17 +181,13 @@ class OpenAIWhisperEngine:
                 logger.warning("%s is English-only; ignoring language %r", self.model_id, language)
             language = "en"
 
-        speech_map = None
+        timeline = None
         if options.vad:
-            from faster_whisper.vad import SpeechTimestampsMap, VadOptions, get_speech_timestamps
-
-            # VadOptions() is what faster-whisper's WhisperModel.transcribe uses for vad_filter=True.
-            chunks = get_speech_timestamps(audio, VadOptions(), sampling_rate=SAMPLE_RATE)
-            if not chunks:
+            speech = keep_speech(audio)
+            if speech is None:
                 logger.debug("VAD found no speech in %.1f s of audio", len(audio) / SAMPLE_RATE)
                 return ChunkResult(segments=[], language=language or "")
-            speech_map = SpeechTimestampsMap(chunks, SAMPLE_RATE)
-            audio = np.concatenate([audio[chunk["start"] : chunk["end"]] for chunk in chunks])
+            audio, timeline = speech
 
         decode_options: dict[str, Any] = {"best_of": BEST_OF}
         if options.beam_size > 1:
@@ -208,11 +204,11 @@ class OpenAIWhisperEngine:
             fp16=False,
             **decode_options,
         )
-        segments = [_segment(raw, speech_map) for raw in result["segments"]]
+        segments = [_segment(raw, timeline) for raw in result["segments"]]
         return ChunkResult(segments=segments, language=language or result["language"])
 
 
-def _segment(raw: dict, speech_map: Any) -> Segment:
+def _segment(raw: dict, timeline: CutTimeline | None) -> Segment:
     """A typed segment from openai-whisper's dict, with times moved back over cut silences."""
     words = [
         Word(
@@ -224,4 +220,4 @@ def _segment(raw: dict, speech_map: Any) -> Segment:
         for word in raw.get("words", [])
     ]
     segment = Segment(start=float(raw["start"]), end=float(raw["end"]), text=raw["text"], words=words)
-    return segment if speech_map is None else align.restore_cut_silences(segment, speech_map)
+    return segment if timeline is None else align.restore_cut_silences(segment, timeline)

@@ -17,15 +17,13 @@ from urllib.request import url2pathname
 import lxml.etree
 import lxml.html
 
-from ..audio import AUDIO_EXTENSIONS
+from ..audio import AUDIO_EXTENSIONS, TimeRange
 from ..errors import SourceError
 from ..models import AudioRef
 
 logger = logging.getLogger("indexer")
 
 __all__ = ["AUDIO_EXTENSIONS", "find_embedded_audio", "looks_like_html", "parse_media_fragment"]
-
-Span = Tuple[float, Optional[float]]
 
 # Extensions of files that carry an audio track. mp4/webm/mkv/3gp are containers that are often
 # video, but podcast hosts serve audio in them too and ffmpeg reads the audio either way.
@@ -44,7 +42,7 @@ _HTML_ROOTS = frozenset("html head body meta title link div p article main secti
 _OG_AUDIO = {"og:audio", "og:audio:url", "og:audio:secure_url"}
 
 
-def parse_media_fragment(url: str) -> Tuple[str, Optional[Span]]:
+def parse_media_fragment(url: str) -> Tuple[str, Optional[TimeRange]]:
     """Split a W3C media fragment (``#t=...``) off a URL.
 
     Returns ``(url_without_fragment, segment)`` where ``segment`` is ``(start, end)`` in seconds,
@@ -71,7 +69,7 @@ def parse_media_fragment(url: str) -> Tuple[str, Optional[Span]]:
     return bare, _parse_time_range(value, url)
 
 
-def _parse_time_range(value: str, url: str) -> Span:
+def _parse_time_range(value: str, url: str) -> TimeRange:
     if value.startswith("npt:"):
         value = value[4:]
     else:
