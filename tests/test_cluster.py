@@ -1,7 +1,8 @@
 """Recognition on a real Dask cluster: a scheduler and two worker processes on 127.0.0.1.
 
-Workers load a fake engine (fast, and tells files apart by their length) except in the e2e test,
-which runs the real tiny.en model on the sample.
+Workers load a fake engine of this file's own (tests.fakes.FakeEngine hears only the sample; this
+one tells generated tones apart by their length and takes a second per chunk, so a worker can be
+killed in the middle of a file) except in the e2e test, which runs the real tiny.en model.
 """
 
 from __future__ import annotations
