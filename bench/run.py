@@ -1,6 +1,6 @@
 """Benchmarks: indexer against the alternatives, in the same run, on this machine.
 
-    python bench/run.py asr|memory|search|names|all [--quick] [--work-dir DIR]
+    python bench/run.py asr|memory|search|names|scale|all [--quick] [--work-dir DIR]
 
 Each prints a markdown table and a final one-line summary. Figures go into bench/RESULTS.md by hand
 (with the date, machine and command): benchmarks report, tests check behaviour.
@@ -19,7 +19,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -303,7 +302,18 @@ def bench_names(work: Path, quick: bool) -> str:
     return names_eval.run(work, quick)
 
 
-BENCHES = {"asr": bench_asr, "memory": bench_memory, "search": bench_search, "names": bench_names}
+def bench_scale(work: Path, quick: bool) -> str:
+    import io
+
+    import scale
+
+    out = io.StringIO()
+    sizes = [10_000] if quick else [100_000, 300_000]
+    scale.run(sizes, sizes[-1], work / "scale", out)
+    return out.getvalue().rstrip()
+
+
+BENCHES = {"asr": bench_asr, "memory": bench_memory, "search": bench_search, "names": bench_names, "scale": bench_scale}
 
 
 def main(argv: list[str] | None = None) -> int:

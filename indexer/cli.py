@@ -97,7 +97,7 @@ def _model_options(command):
 
 
 class Context:
-    def __init__(self, index_dir: Optional[Path]):
+    def __init__(self, index_dir: Optional[str]):
         self.index_dir = index_dir
 
     def open(self, **kwargs) -> Index:
@@ -110,12 +110,13 @@ class Context:
 @click.option(
     "--index",
     "index_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Index directory [default: $INDEXER_INDEX, else the per-user data directory].",
+    metavar="DIR|URL",
+    help="Index directory, or a PostgreSQL URL (postgresql://user@host/db) "
+    "[default: $INDEXER_INDEX, else the per-user data directory].",
 )
 @click.option("-v", "--verbose", count=True, help="Say more on stderr (-vv for debug logs).")
 @click.pass_context
-def cli(ctx: click.Context, index_dir: Optional[Path], verbose: int):
+def cli(ctx: click.Context, index_dir: Optional[str], verbose: int):
     """Transcribe podcast and article audio, and find where something was said."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
@@ -136,9 +137,20 @@ def cli(ctx: click.Context, index_dir: Optional[Path], verbose: int):
 @click.option("--limit", type=click.IntRange(min=1), help="Take only the newest N items of a feed.")
 @click.option("--allow-private", is_flag=True, help="Follow URLs found in fetched documents to private addresses.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--cluster", metavar="ADDRESS", help="Recognise on the workers of this Dask scheduler (tcp://host:8786).")
+@click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda"]),
+    default="cpu",
+    show_default=True,
+    help="Where --cluster workers run the model; cuda runs only on workers started with --resources GPU=1.",
+)
 @click.pass_obj
 @_handle_errors
-def ingest(obj: Context, sources, model, engine, language, batch_size, workers, attach, force_asr, limit, allow_private, as_json):
+def ingest(
+    obj: Context, sources, model, engine, language, batch_size, workers, attach, force_asr, limit, allow_private, as_json,
+    cluster, device,
+):
     """Ingest audio files, articles (HTML, text), feeds, folders (recursively) and URLs.
 
     Re-ingesting replaces a source instead of duplicating it, and reuses cached transcripts.
@@ -151,6 +163,7 @@ def ingest(obj: Context, sources, model, engine, language, batch_size, workers, 
         options={"batch_size": batch_size},
         workers=workers,
         fetch={"allow_private": allow_private},
+        **({"cluster": cluster, "device": device} if cluster else {}),
     )
     interrupted = False
     try:
@@ -390,9 +403,7 @@ def _format_hit(hit: Hit) -> str:
 
 
 def _name_of(location: str) -> str:
-    from urllib.parse import urlsplit
-
-    return location.rstrip("/").rsplit("/", 1)[-1] if "://" in location else Path(urlsplit(location).path).name or location
+    return location.rstrip("/").rsplit("/", 1)[-1] if "://" in location else Path(location).name or location
 
 
 def _describe(source: Source) -> str:

@@ -9,10 +9,10 @@ from typing import Iterable, Optional
 
 from . import audio
 from .errors import NotFoundError, SourceError
-from .index import TextIndex
+from .index import TextIndex, is_postgres_url
 from .ingest import Ingester, IngestReport, Interrupted
 from .models import Hit, Source, SourceKind, Transcript
-from .paths import default_cache_dir, default_index_dir
+from .paths import default_cache_dir, default_index
 from .sources import fetch as fetching
 from .sources.embeds import parse_media_fragment
 from .asr import DEFAULT_ENGINE, DecodeOptions, Engine, Transcriber
@@ -75,15 +75,24 @@ def _local_audio(source: str, cache_dir: Path) -> tuple[Path, audio.TimeRange | 
     return path, span
 
 
+def _index_location(path: Path | str) -> Path | str:
+    """A PostgreSQL URL stays a string (a Path would fold its '//'); anything else is a directory."""
+    return str(path) if is_postgres_url(str(path)) else Path(path)
+
+
 class Index:
     """A searchable collection of articles and transcribed audio, stored in ``path``.
 
-    ``path`` defaults to ``$INDEXER_INDEX`` or the per-user data directory. Nothing is created there
-    until the first ingest; reading where no index is raises IndexUnavailableError. The speech model
-    is loaded on the first recognition and reused for every file after it. ``engine`` is an engine
+    ``path`` is a directory (a Whoosh index) or a PostgreSQL URL (``postgresql://user@host/db``,
+    ``pip install 'indexer[postgres]'``), which many processes and machines can write at once; it
+    defaults to ``$INDEXER_INDEX`` or the per-user data directory. Nothing is created there until
+    the first ingest; reading where no index is raises IndexUnavailableError. The speech model is
+    loaded on the first recognition and reused for every file after it. ``engine`` is an engine
     name or an instance of one (:class:`indexer.asr.Engine`); ``tune_memory``: see :func:`transcribe`.
-    Use it as a context manager, or call :meth:`close`, to release the model's threads and the
-    index's readers.
+    ``cluster`` (a Dask scheduler address, ``tcp://host:8786``) sends recognition to that cluster's
+    workers, which load the model on ``device`` ("cpu" or "cuda"); see :mod:`indexer.cluster`. Use
+    it as a context manager, or call :meth:`close`, to release the model's threads and the index's
+    readers.
     """
 
     def __init__(
@@ -99,20 +108,22 @@ class Index:
         progress: bool = False,
         workers: Optional[int] = None,
         tune_memory: Optional[bool] = None,
+        cluster: Optional[str] = None,
+        device: str = "cpu",
     ):
-        self.path = Path(path) if path else default_index_dir()
+        self.path = _index_location(path) if path else default_index()
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-        self._text = TextIndex(self.path)  # opens nothing yet
-        self.transcriber = Transcriber(
-            engine=engine,
-            model=model,
-            language=language,
-            options=options,
-            cache_dir=self.cache_dir,
-            progress=progress,
-            workers=workers,
-            tune_memory=tune_memory,
+        self._text = TextIndex(self.path)  # opens nothing yet; a postgresql:// URL is a PostgreSQL index
+        settings = dict(
+            engine=engine, model=model, language=language, options=options, cache_dir=self.cache_dir, progress=progress,
+            workers=workers, tune_memory=tune_memory,
         )
+        if cluster:
+            from .cluster import ClusterTranscriber
+
+            self.transcriber: Transcriber = ClusterTranscriber(cluster, device=device, **settings)
+        else:
+            self.transcriber = Transcriber(**settings)
         self.fetch_options = fetch
 
     def __enter__(self) -> "Index":

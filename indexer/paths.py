@@ -16,6 +16,14 @@ def default_index_dir() -> Path:
     return Path(env).expanduser() if env else Path(platformdirs.user_data_dir(APP)) / "index"
 
 
+def default_index() -> Path | str:
+    """Like :func:`default_index_dir`, but ``$INDEXER_INDEX`` may also be a PostgreSQL URL, kept as it is."""
+    env = os.environ.get("INDEXER_INDEX", "")
+    if env.startswith(("postgresql://", "postgres://")):
+        return env
+    return default_index_dir()
+
+
 def default_cache_dir() -> Path:
     """``$INDEXER_CACHE``, else the per-user cache directory: transcripts, downloads, converted models."""
     env = os.environ.get("INDEXER_CACHE")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from .services import postgres_server, postgres_url  # noqa: F401  (fixtures: a real PostgreSQL server)
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 SAMPLE_AUDIO = SAMPLES / "seed_article.mp3"

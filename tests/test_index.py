@@ -6,7 +6,6 @@ The behaviour tests run against every backend in ``BACKENDS`` (a factory from a 
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from indexer.errors import IndexUnavailableError, QueryError
-from indexer.index import TextIndex, WhooshBackend
+from indexer.index import TextIndex
 from indexer.models import Article, Segment, Source, Transcript, Word
 
 
@@ -48,19 +47,40 @@ ARTICLE = Article(
 )
 
 
-BACKENDS = {"whoosh": WhooshBackend}
+def postgres_location(request):
+    """A PostgreSQL index per directory: each in a schema of its own on the session's server."""
+    import hashlib
+
+    from .services import postgres_schema_url
+
+    server = request.getfixturevalue("postgres_server")
+
+    def location(directory) -> str:
+        return postgres_schema_url(server, "t" + hashlib.sha256(str(directory).encode()).hexdigest()[:16])
+
+    return location
+
+
+# Each backend as a factory from the test's fixture request to a function from a directory to the
+# location an index is opened at (what ``--index`` would name).
+BACKENDS = {"whoosh": lambda request: lambda directory: directory, "postgresql": postgres_location}
 
 
 @pytest.fixture(params=list(BACKENDS))
 def open_index(request, tmp_path):
-    """Opens a TextIndex on the backend under test in a directory; closes them all at the end."""
+    """Opens a TextIndex on the backend under test for a directory; closes them all at the end.
+
+    ``open_index.location(directory)`` is where that index lives, for another process to open.
+    """
     opened: list[TextIndex] = []
+    location = BACKENDS[request.param](request)
 
     def open_index(directory=None) -> TextIndex:
-        index = TextIndex(backend=BACKENDS[request.param](directory or tmp_path / "index"))
+        index = TextIndex(location(directory or tmp_path / "index"))
         opened.append(index)
         return index
 
+    open_index.location = location
     yield open_index
     for index in opened:
         index.close()
@@ -133,9 +153,9 @@ def test_a_failed_write_changes_nothing(index):
     assert index.search("half") == []
 
 
-def test_a_killed_writer_leaves_the_old_index_readable(index, tmp_path):
+def test_a_killed_writer_leaves_the_old_index_readable(index, open_index, tmp_path):
     # A real crash: a process that is killed with SIGKILL in the middle of writing a large source.
-    directory = tmp_path / "index"
+    directory = open_index.location(tmp_path / "index")
     script = textwrap.dedent(
         f"""
         import os, sys
@@ -157,12 +177,12 @@ def test_a_killed_writer_leaves_the_old_index_readable(index, tmp_path):
     assert process.stdout.readline().strip() == "writing"
     process.send_signal(signal.SIGKILL)
     process.wait()
-    reopened = TextIndex(directory)
+    reopened = open_index()
     assert reopened.search("crashword") == []
     assert [h.start for h in reopened.search("troops")] == [30.5]
     # And the next writer is not blocked by the dead one's lock.
     reopened.write([STORY], articles={STORY.id: ARTICLE})
-    assert os.path.isdir(directory)
+    assert [h.kind for h in reopened.search("negotiators")] == ["article"]
 
 
 # -- bad queries ----------------------------------------------------------------------------------

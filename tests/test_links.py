@@ -130,8 +130,9 @@ def _ingest_article(index_dir: str, article_path: str, audio_path: str, cache_di
     assert report.ok, report.failures
 
 
-def test_two_processes_ingesting_articles_that_share_audio_both_keep_their_link(tmp_path):
-    index_dir = tmp_path / "index"
+@pytest.mark.parametrize("backend", ["whoosh", "postgresql"])
+def test_two_processes_ingesting_articles_that_share_audio_both_keep_their_link(tmp_path, backend, request):
+    index_dir = tmp_path / "index" if backend == "whoosh" else request.getfixturevalue("postgres_url")
     articles = []
     for name in ("first", "second"):
         path = tmp_path / f"{name}.txt"

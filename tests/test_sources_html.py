@@ -274,3 +274,9 @@ def test_html_to_paragraphs():
     ]
     assert html_to_paragraphs("Plain notes.\n\nSecond   paragraph\nwrapped.") == ["Plain notes.", "Second paragraph wrapped."]
     assert html_to_paragraphs("   ") == []
+
+
+def test_a_link_with_a_broken_ipv6_host_is_skipped_alone():
+    # Found by the fuzz test: the link's extension was read before the URL was checked.
+    page = '<html><body><a href=http://[::1"x/ep11.opus>extra</a><a href="https://example.org/ep.mp3">ep</a></body></html>'
+    assert [ref.url for ref in find_embedded_audio(page, "https://news.example/story")] == ["https://example.org/ep.mp3"]

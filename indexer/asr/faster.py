@@ -50,6 +50,7 @@ class FasterWhisperEngine:
         cache_dir: Path,
         compute_type: str = "int8",
         workers: Optional[int] = None,
+        device: str = "cpu",
     ):
         from faster_whisper import WhisperModel
 
@@ -59,8 +60,9 @@ class FasterWhisperEngine:
         try:
             self._model = WhisperModel(
                 location,
-                device="cpu",
-                compute_type=compute_type,
+                device=device,
+                # int8 weights with float16 arithmetic is CTranslate2's fast setting on a GPU.
+                compute_type="int8_float16" if device == "cuda" and compute_type == "int8" else compute_type,
                 cpu_threads=threads,
                 num_workers=self.workers,
                 download_root=str(cache_dir / "models" / "hub"),

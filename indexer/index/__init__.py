@@ -21,7 +21,21 @@ from .hits import present
 from .spelling import article_spelling
 from .whoosh import WhooshBackend
 
-__all__ = ["Backend", "Changes", "Match", "StoredWord", "TextIndex", "WhooshBackend"]
+__all__ = ["Backend", "Changes", "Match", "StoredWord", "TextIndex", "WhooshBackend", "is_postgres_url", "open_backend"]
+
+
+def is_postgres_url(location: object) -> bool:
+    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
+
+
+def open_backend(location: Path | str) -> Backend:
+    """The backend a location names: a ``postgresql://`` URL is a PostgreSQL database (the
+    ``postgres`` extra), anything else a directory holding a Whoosh index."""
+    if is_postgres_url(location):
+        from .postgres import PostgresBackend
+
+        return PostgresBackend(str(location))
+    return WhooshBackend(location)
 
 
 class TextIndex:
@@ -35,9 +49,9 @@ class TextIndex:
         if backend is None:
             if directory is None:
                 raise TypeError("TextIndex needs a directory or a backend")
-            backend = WhooshBackend(directory)
+            backend = open_backend(directory)
         self.backend = backend
-        self.directory = Path(directory) if directory is not None else None
+        self.directory = Path(directory) if directory is not None and not is_postgres_url(directory) else None
 
     def __enter__(self) -> "TextIndex":
         return self

@@ -270,7 +270,7 @@ def _parse_html(html: Union[str, bytes]) -> Optional["lxml.html.HtmlElement"]:
 @dataclass
 class _Find:
     url: str
-    segment: Optional[Span]
+    segment: Optional[TimeRange]
     type: str  # audio | video | hls | dash | player | live
     found_by: str
     tier: int  # 0 the page's declared media, 1 players in the page, 2 links, 3 fallbacks
@@ -341,7 +341,10 @@ def _media_kind(url: str, media_type: Optional[str]) -> Optional[str]:
 
 
 def _extension(url: str) -> str:
-    path = urlsplit(url).path if "://" in url else url
+    try:
+        path = urlsplit(url).path if "://" in url else url
+    except ValueError:  # "http://[..." is no URL; the caller's resolving says so
+        path = url
     return os.path.splitext(unquote(path))[1].lower().lstrip(".")
 
 

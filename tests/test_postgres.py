@@ -1,0 +1,152 @@
+"""What only the PostgreSQL backend has to show (the shared behaviour runs in test_index.py against
+both backends): its schema, writers in many processes, searches beside open writes, connection errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from indexer.errors import IndexUnavailableError
+from indexer.index import TextIndex
+from indexer.index.postgres import tsquery
+from indexer.index.postgres.schema import LATEST
+from indexer.models import Article, Source
+
+from .conftest import ROOT
+from .test_index import EPISODE, STORY, ARTICLE, TRANSCRIPT
+
+
+@pytest.fixture
+def index(postgres_url):
+    with TextIndex(postgres_url) as index:
+        index.write([EPISODE], transcripts={EPISODE.id: TRANSCRIPT})
+        index.write([STORY], articles={STORY.id: ARTICLE})
+        yield index
+
+
+def test_reading_before_the_first_write_says_so_and_creates_nothing(postgres_url):
+    import psycopg
+
+    with TextIndex(postgres_url) as index, pytest.raises(IndexUnavailableError, match="no index in postgresql://.*ingest something first"):
+        index.sources()
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute("SELECT to_regclass('schema_version')").fetchone() == (None,)
+
+
+def test_the_schema_is_versioned_and_a_newer_one_is_refused(index, postgres_url):
+    import psycopg
+
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(LATEST,)]
+        conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (LATEST + 1,))
+    with TextIndex(postgres_url) as newer, pytest.raises(IndexUnavailableError, match="newer than this indexer|upgrade indexer"):
+        newer.sources()
+
+
+def test_searches_do_not_wait_for_an_open_write(index, postgres_url):
+    import psycopg
+
+    with psycopg.connect(postgres_url) as writer:
+        writer.execute("DELETE FROM passages WHERE source_id = 'audio-1'")  # not committed yet
+        done, found = threading.Event(), []
+        threading.Thread(target=lambda: (found.append(index.search("troops")), done.set())).start()
+        assert done.wait(10), "the search waited for the writer"
+        writer.rollback()
+    assert [h.start for h in found[0]] == [30.5]
+
+
+def test_an_unreachable_server_is_one_line_with_the_password_masked(tmp_path):
+    with TextIndex(f"postgresql://me:secret@/nothing?host={tmp_path}") as index:
+        with pytest.raises(IndexUnavailableError, match=r"^cannot use PostgreSQL index postgresql://me:\*\*\*@/nothing") as error:
+            index.sources()
+    assert "secret" not in str(error.value) and "\n" not in str(error.value)
+
+
+def test_the_query_language_becomes_one_tsquery(postgres_url):
+    tree = tsquery.parse('"red line" ushak* title:border OR kremlin NOT troops kind:audio')
+    assert [(leaf.text, leaf.kind, leaf.weights) for leaf in tsquery.leaves(tree)] == [
+        ("red line", "phrase", "AB"),
+        ("ushak", "prefix", "AB"),
+        ("border", "word", "C"),
+        ("kremlin", "word", "AB"),
+        ("troops", "word", "AB"),
+        ("#kind:audio", "id", ""),
+    ]
+    import psycopg
+
+    with psycopg.connect(postgres_url) as conn:
+        match, _, _ = tsquery.compile(conn, '"red line" ushak* title:border OR kremlin NOT troops kind:audio')
+    assert match == (
+        "('red':AB <-> 'line':AB) & ('ushak':*ABD) & (('border':C) | ('kremlin':AB)) & (!('troop':AB)) & ('#kind:audio')"
+    )
+
+
+WRITER = """
+import sys
+from indexer.index import TextIndex
+from indexer.models import Segment, Source, Transcript
+url, name, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+with TextIndex(url) as index:
+    for r in range(rounds):
+        # Each writer replaces its own source and the shared one, again and again.
+        for source_id in (f"audio-{name}", "audio-shared"):
+            segments = [Segment(float(i), i + 0.5, f"{name} round{r} line {i}") for i in range(200)]
+            index.write([Source(id=source_id, kind="audio", title=name, location=name)],
+                        transcripts={source_id: Transcript(segments=segments, language="en", duration=200.0)})
+"""
+
+
+def test_four_writer_processes_at_once_all_land(postgres_url):
+    names = ("one", "two", "three", "four")
+    # They also race to create the tables: the first write of each creates or finds them.
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, postgres_url, name, "5"]) for name in names]
+    assert [w.wait(timeout=300) for w in writers] == [0, 0, 0, 0]
+    with TextIndex(postgres_url) as index:
+        assert sorted(s.id for s in index.sources()) == sorted([f"audio-{n}" for n in names] + ["audio-shared"])
+        for name in names:
+            assert len(index.transcript(f"audio-{name}").segments) == 200
+            hits = index.search(f"{name} AND round4 AND source_id:audio-{name}", limit=500)
+            assert len(hits) == 200
+        # The shared source is one writer's last version, whole: never a mix, never doubled.
+        shared = index.transcript("audio-shared").segments
+        assert len(shared) == 200 and len({s.text.split()[0] for s in shared}) == 1
+
+
+def test_the_cli_and_library_take_a_postgresql_url(postgres_url, monkeypatch):
+    from click.testing import CliRunner
+
+    from indexer import Index
+    from indexer.cli import cli
+
+    article = str(ROOT / "tests" / "data" / "seed_article.txt")
+    ingested = CliRunner().invoke(cli, ["--index", postgres_url, "ingest", article], catch_exceptions=False)
+    assert ingested.exit_code == 0 and ingested.output.startswith("ingested article-")
+    monkeypatch.setenv("INDEXER_INDEX", postgres_url)  # $INDEXER_INDEX may name the database too
+    found = CliRunner().invoke(cli, ["search", "Ushakov", "--json"], catch_exceptions=False)
+    hits = json.loads(found.output)
+    assert hits and {h["kind"] for h in hits} == {"article"} and "**Ushakov**" in hits[0]["snippet"]
+    with Index() as index:
+        assert [s.title for s in index.sources()] == ["Biden to discuss Putin proposals with NATO – Kremlin"]
+
+
+def test_a_missing_server_is_one_error_line_in_the_cli(tmp_path):
+    from click.testing import CliRunner
+
+    from indexer.cli import cli
+
+    result = CliRunner().invoke(cli, ["--index", f"postgresql://nobody@/none?host={tmp_path}", "search", "x"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: cannot use PostgreSQL index postgresql://nobody@/none") and result.output.count("\n") == 1
+
+
+
+def test_nul_characters_neither_break_a_write_nor_a_search(postgres_url):
+    with TextIndex(postgres_url) as index:
+        odd = Source(id="article-nul", kind="article", title="Odd\x00 title", location="/odd")
+        index.write([odd], articles={odd.id: Article(title=odd.title, location="/odd", paragraphs=["Harbour\x00 cranes"])})
+        assert [h.text for h in index.search("harbour\x00")] == ["Harbour cranes"]
+        assert index.source("article-nul").title == "Odd title"
