@@ -76,7 +76,9 @@ def recall(index: Index, occurrences: list[Occurrence]) -> tuple[int, int]:
     for occ in occurrences:
         if occ.query not in hits_by_query:
             hits_by_query[occ.query] = index.search(_query(occ.query), kind="audio", limit=50)
-        if any(h.audio == occ.audio and occ.start - TOLERANCE <= h.start <= occ.end + TOLERANCE for h in hits_by_query[occ.query]):
+        if any(
+            h.audio == occ.audio and occ.start - TOLERANCE <= h.start <= occ.end + TOLERANCE for h in hits_by_query[occ.query]
+        ):
             found += 1
     return found, len(occurrences)
 
@@ -158,7 +160,11 @@ def ingest_all(index: Index, cases: list[dict], work: Path) -> dict[str, float]:
         by_name = {c["case"]: c for c in cases}
         bad = work / "bad"
         bad.mkdir(parents=True, exist_ok=True)
-        for name, text, audio_of in (("german", GERMAN, "harbour_read"), ("unrelated", UNRELATED, "clinic_read"), ("empty", EMPTY, "bridge_read")):
+        for name, text, audio_of in (
+            ("german", GERMAN, "harbour_read"),
+            ("unrelated", UNRELATED, "clinic_read"),
+            ("empty", EMPTY, "bridge_read"),
+        ):
             page = bad / f"{name}.txt"
             page.write_text(text, encoding="utf-8")
             report = index.ingest(str(page), audio=[str(NAMES / by_name[audio_of]["audio"])])
@@ -269,7 +275,10 @@ def run(work: Path, quick: bool) -> str:
                 "heard_at": heard_at_errors(index, cases),
                 "spent": spent,
                 "by_shape": {
-                    shape: recall(index, [o for o in names if any(c["shape"] == shape and str(NAMES / c["audio"]) == o.audio for c in cases)])
+                    shape: recall(
+                        index,
+                        [o for o in names if any(c["shape"] == shape and str(NAMES / c["audio"]) == o.audio for c in cases)],
+                    )
                     for shape in sorted({c["shape"] for c in cases})
                 },
             }
@@ -308,7 +317,9 @@ def run(work: Path, quick: bool) -> str:
         f"| aligning in that ingest | - | {a['spent']['align'] * 1000:.0f} ms ({a['spent']['align'] / a['spent']['ingest']:.1%}) |",
     ]
     for h, (seconds, heard, written) in long_times.items():
-        lines.append(f"| aligning a {h:g} h transcript ({heard} words) with a {written}-word article | - | {seconds * 1000:.0f} ms |")
+        lines.append(
+            f"| aligning a {h:g} h transcript ({heard} words) with a {written}-word article | - | {seconds * 1000:.0f} ms |"
+        )
     files, stretches, recovered, spent, seconds = unheard
     lines.append(
         f"| skipped-speech guard over {files} files ({seconds:.0f} s of audio): stretches recognised again, words recovered, check time "

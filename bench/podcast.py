@@ -503,9 +503,7 @@ if __name__ == "__main__":
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--long", type=float, metavar="SECONDS", help="also repeat it into a file this long"
-    )
+    parser.add_argument("--long", type=float, metavar="SECONDS", help="also repeat it into a file this long")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 

@@ -64,8 +64,12 @@ class _Hostile(BaseHTTPRequestHandler):
 
 def _wav_header(data_bytes: int, rate: int = 16000) -> bytes:
     return (
-        b"RIFF" + struct.pack("<I", data_bytes + 36) + b"WAVEfmt "
-        + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16) + b"data" + struct.pack("<I", data_bytes)
+        b"RIFF"
+        + struct.pack("<I", data_bytes + 36)
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
+        + b"data"
+        + struct.pack("<I", data_bytes)
     )
 
 
@@ -92,8 +96,23 @@ def make_inputs(work: Path) -> dict[str, str]:
     inputs["50 MB HTML page"] = str(page)
     for ext, codec in (("wav", []), ("ogg", ["-c:a", "libvorbis"])):
         whole = work / f"whole.{ext}"
-        subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(ROOT / "samples" / "seed_article.mp3"),
-                        "-ac", "1", "-ar", "16000", *codec, str(whole)], check=True)
+        subprocess.run(
+            [
+                ffmpeg_exe(),
+                "-y",
+                "-loglevel",
+                "error",
+                "-i",
+                str(ROOT / "samples" / "seed_article.mp3"),
+                "-ac",
+                "1",
+                "-ar",
+                "16000",
+                *codec,
+                str(whole),
+            ],
+            check=True,
+        )
         data = whole.read_bytes()
         cut = work / f"cut.{ext}"
         cut.write_bytes(data[: len(data) * 3 // 10])
@@ -158,9 +177,13 @@ def main() -> None:
     print(measure("baseline: `indexer ingest --help` (start-up)", "--help", work, env))
     for name, source in make_inputs(work).items():
         print(measure(name, source, work, env), flush=True)
-    for name, path in (("1 MB gzip body = 1 GB, served as audio", "/bomb.mp3"), ("endless audio body", "/endless.mp3"),
-                       ("server dripping 1 byte/s", "/drip.html")):
+    for name, path in (
+        ("1 MB gzip body = 1 GB, served as audio", "/bomb.mp3"),
+        ("endless audio body", "/endless.mp3"),
+        ("server dripping 1 byte/s", "/drip.html"),
+    ):
         print(measure(name, base + path, work, env, library=True), flush=True)
+
 
 if __name__ == "__main__":
     main()

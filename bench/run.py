@@ -19,7 +19,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
@@ -27,9 +26,9 @@ sys.path.insert(0, str(HERE.parent))
 import podcast  # noqa: E402  (bench/podcast.py)
 
 from indexer import Index, audio  # noqa: E402
-from tests.evaluation import word_error_rate as wer  # noqa: E402  (the tests' WER, so the figures compare)
 from indexer.asr import Transcriber  # noqa: E402
 from indexer.asr.weights import resolve_ct2_model  # noqa: E402
+from tests.evaluation import word_error_rate as wer  # noqa: E402  (the tests' WER, so the figures compare)
 
 
 def machine() -> str:
@@ -212,8 +211,20 @@ def split_into_files(episode: Path, folder: Path, seconds: int) -> Path:
                 cuts.append(last)
         folder.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            [podcast.speech.ffmpeg_exe(), "-loglevel", "error", "-i", str(episode), "-f", "segment", "-segment_times",
-             ",".join(f"{t:.3f}" for t in cuts), "-c", "copy", str(folder / "part-%03d.mp3")],
+            [
+                podcast.speech.ffmpeg_exe(),
+                "-loglevel",
+                "error",
+                "-i",
+                str(episode),
+                "-f",
+                "segment",
+                "-segment_times",
+                ",".join(f"{t:.3f}" for t in cuts),
+                "-c",
+                "copy",
+                str(folder / "part-%03d.mp3"),
+            ],
             check=True,
         )
     return folder
@@ -242,7 +253,8 @@ def bench_memory(work: Path, quick: bool) -> str:
     first, last = rows[0][2], rows[-1][2]
     growth = last / first - 1
     summary = (
-        "memory: " + "; ".join(f"{label} {peak / 2**20:.0f} MB" for label, _, peak, _ in rows)
+        "memory: "
+        + "; ".join(f"{label} {peak / 2**20:.0f} MB" for label, _, peak, _ in rows)
         + f" ({rows[-1][0]} is {growth:+.0%} of {rows[0][0]})"
     )
     return "\n".join(lines + ["", summary])

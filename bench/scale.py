@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 from typing import Optional, TextIO
 
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
@@ -170,9 +169,9 @@ def bench_ingest(work: Path, out: TextIO, clips: int = 8) -> dict:
     import distributed
 
     from indexer.asr import Transcriber
+    from indexer.audio import ffmpeg_exe
     from indexer.cluster import ClusterTranscriber
     from indexer.ingest import Ingester
-    from indexer.audio import ffmpeg_exe
     from indexer.sources.fetch import Fetcher
 
     sample = HERE.parent / "samples" / "seed_article.mp3"

@@ -263,7 +263,9 @@ def _band(corpus: Corpus, queries: list[str]) -> str:
     index = {word: i for i, word in enumerate(corpus.words)}
     dfs = [int(corpus.df[index[q]]) for q in queries]
     distinct = len(set(queries))
-    return f"df {min(dfs)}-{max(dfs)} ({100 * min(dfs) / corpus.size:.3g}-{100 * max(dfs) / corpus.size:.3g} %), {distinct} distinct"
+    return (
+        f"df {min(dfs)}-{max(dfs)} ({100 * min(dfs) / corpus.size:.3g}-{100 * max(dfs) / corpus.size:.3g} %), {distinct} distinct"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,7 +325,9 @@ def build_whoosh(corpus: Corpus, directory: Path, log: Callable[[str], None], mm
         chunk_docs += len(transcript)
         if e + 1 in marks:
             chunk_rates.append(round(chunk_docs / chunk_t, 1))
-            log(f"  whoosh{'' if mmap is None else f' (supports_mmap={mmap})'} {done}/{corpus.size} segments, {done / spent:.0f} docs/s overall, last chunk {chunk_docs / chunk_t:.0f} docs/s")
+            log(
+                f"  whoosh{'' if mmap is None else f' (supports_mmap={mmap})'} {done}/{corpus.size} segments, {done / spent:.0f} docs/s overall, last chunk {chunk_docs / chunk_t:.0f} docs/s"
+            )
             chunk_t, chunk_docs = 0.0, 0
     return {
         "seconds": round(spent, 2),
@@ -627,7 +631,11 @@ def run(
         estimate = _estimate_seconds(whoosh_seconds, size)
         if estimate is not None and estimate > whoosh_budget_s:
             log(f"  whoosh build skipped: estimated {estimate / 60:.0f} min > budget {whoosh_budget_s / 60:.0f} min")
-            r["whoosh"] = {"skipped": True, "estimated_seconds": round(estimate), "estimated_docs_per_s": round(size / estimate, 1)}
+            r["whoosh"] = {
+                "skipped": True,
+                "estimated_seconds": round(estimate),
+                "estimated_docs_per_s": round(size / estimate, 1),
+            }
         else:
             r["whoosh"] = build_whoosh(corpus, wdir, log)
             whoosh_seconds[size] = r["whoosh"]["seconds"]
@@ -673,7 +681,9 @@ def run(
             r["ratios"] = {
                 "whoosh_index": "commit per episode" if queried is r["whoosh"] else "one commit",
                 # Like for like: tantivy's commit-per-episode build against Whoosh's, or bulk against bulk.
-                "build": round((r["tantivy"] if queried is r["whoosh"] else r["tantivy_bulk"])["docs_per_s"] / queried["docs_per_s"], 1),
+                "build": round(
+                    (r["tantivy"] if queried is r["whoosh"] else r["tantivy_bulk"])["docs_per_s"] / queried["docs_per_s"], 1
+                ),
                 "size": round(queried["bytes"] / r["tantivy"]["bytes"], 2),
                 "p50": {c: round(wl[c]["p50_ms"] / tl[c]["p50_ms"], 1) for c in CLASSES},
                 "p95": {c: round(wl[c]["p95_ms"] / tl[c]["p95_ms"], 1) for c in CLASSES},
@@ -728,17 +738,37 @@ def _report(results: dict, out: TextIO) -> None:
             rows.append(("Whoosh TextIndex, commit per episode", _fmt_rate(w["docs_per_s"]), w["bytes"], w.get("latency")))
         if "whoosh_nommap" in r:
             n = r["whoosh_nommap"]
-            rows.append(("Whoosh TextIndex, commit per episode, supports_mmap=False", _fmt_rate(n["docs_per_s"]), n["bytes"], None))
+            rows.append(
+                ("Whoosh TextIndex, commit per episode, supports_mmap=False", _fmt_rate(n["docs_per_s"]), n["bytes"], None)
+            )
         if "whoosh_bulk" in r:
             b = r["whoosh_bulk"]
             rows.append(("Whoosh TextIndex, one commit", _fmt_rate(b["docs_per_s"]), b["bytes"], b.get("latency")))
         if "whoosh_cold" in r:
             if "whoosh_cold_as_is" in r:
-                rows.append(("Whoosh TextIndex cold: open, search, close per query (a CLI call; 10 per class)", "", None, r["whoosh_cold_as_is"]["latency"]))
-            rows.append(("Whoosh TextIndex cold, storage forced to Whoosh's default (mmap)", "", None, r["whoosh_cold"]["latency"]))
-            rows.append(("Whoosh TextIndex cold, storage forced to supports_mmap=False", "", None, r["whoosh_cold_nommap"]["latency"]))
+                rows.append(
+                    (
+                        "Whoosh TextIndex cold: open, search, close per query (a CLI call; 10 per class)",
+                        "",
+                        None,
+                        r["whoosh_cold_as_is"]["latency"],
+                    )
+                )
+            rows.append(
+                ("Whoosh TextIndex cold, storage forced to Whoosh's default (mmap)", "", None, r["whoosh_cold"]["latency"])
+            )
+            rows.append(
+                ("Whoosh TextIndex cold, storage forced to supports_mmap=False", "", None, r["whoosh_cold_nommap"]["latency"])
+            )
         if "whoosh_engine" in r:
-            rows.append(("Whoosh engine only (TextIndex's storage; open searcher, top 10 + stored)", "", None, r["whoosh_engine"]["latency"]))
+            rows.append(
+                (
+                    "Whoosh engine only (TextIndex's storage; open searcher, top 10 + stored)",
+                    "",
+                    None,
+                    r["whoosh_engine"]["latency"],
+                )
+            )
         t = r["tantivy"]
         rows.append((f"tantivy, commit per episode, {t['threads']} thread", _fmt_rate(t["docs_per_s"]), t["bytes"], t["latency"]))
         rows.append(("tantivy, one commit", _fmt_rate(r["tantivy_bulk"]["docs_per_s"]), r["tantivy_bulk"]["bytes"], None))
@@ -748,7 +778,12 @@ def _report(results: dict, out: TextIO) -> None:
         if "ratios" in r:
             ra = r["ratios"]
             cells = [f"{ra['p50'][c]}x / {ra['p95'][c]}x" for c in CLASSES]
-            print(f"| {size:,} | **TextIndex / tantivy** ({ra['whoosh_index']} index) | {ra['build']}x slower | {ra['size']}x | " + " | ".join(cells) + " |", file=out)
+            print(
+                f"| {size:,} | **TextIndex / tantivy** ({ra['whoosh_index']} index) | {ra['build']}x slower | {ra['size']}x | "
+                + " | ".join(cells)
+                + " |",
+                file=out,
+            )
             for key, label in (
                 ("engine_p50", "Whoosh engine only / tantivy (p50)"),
                 ("wrapper_p50", "TextIndex / Whoosh engine only (p50)"),
@@ -759,7 +794,11 @@ def _report(results: dict, out: TextIO) -> None:
     for size, r in results["sizes"].items():
         bands = "; ".join(f"{c}: {b}" for c, b in r["query_bands"].items())
         check = r.get("check")
-        status = "" if check is None else (" - df, rare-hit and no-mmap checks ok" if check["ok"] else f" - CHECK FAILED: {check['mismatches'][:3]}")
+        status = (
+            ""
+            if check is None
+            else (" - df, rare-hit and no-mmap checks ok" if check["ok"] else f" - CHECK FAILED: {check['mismatches'][:3]}")
+        )
         print(f"- {size:,}: {bands}{status}", file=out)
     results["summary"] = _summary(results)
     print("\n" + results["summary"], file=out)
@@ -834,7 +873,10 @@ def profile(size: int, out: TextIO, work_dir: Path, *, seed: int = 0, repeat: in
     index = TextIndex(directory)
     word_id = {w: i for i, w in enumerate(corpus.words)}
     q = max(set(queries["frequent"]), key=lambda w: corpus.df[word_id[w]])
-    print(f"\n### Profile: TextIndex.search({q!r}) at {size:,} segments, df {corpus.df[word_id[q]]} ({100 * corpus.df[word_id[q]] / size:.1f} %)\n", file=out)
+    print(
+        f"\n### Profile: TextIndex.search({q!r}) at {size:,} segments, df {corpus.df[word_id[q]]} ({100 * corpus.df[word_id[q]] / size:.1f} %)\n",
+        file=out,
+    )
 
     def best(fn) -> float:
         fn()
@@ -899,9 +941,11 @@ def profile(size: int, out: TextIO, work_dir: Path, *, seed: int = 0, repeat: in
     print("|---|---|", file=out)
     for name, ms in steps.items():
         print(f"| {name} | {ms:.2f} |", file=out)
-    print(f"\nIndex on disk {_mb(_dir_size(directory))} in {len(list(directory.glob('*.seg')))} segments; "
-          "resident memory added by one open searcher: "
-          + ", ".join(f"{k} {_mb(v)}" for k, v in rss.items()), file=out)
+    print(
+        f"\nIndex on disk {_mb(_dir_size(directory))} in {len(list(directory.glob('*.seg')))} segments; "
+        "resident memory added by one open searcher: " + ", ".join(f"{k} {_mb(v)}" for k, v in rss.items()),
+        file=out,
+    )
 
     prof = cProfile.Profile()
     prof.enable()

@@ -14,6 +14,7 @@ import os as _os
 # ~/.cache/Microsoft when it is imported, whatever $INDEXER_CACHE says; this must be set before.
 _os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
+from .asr.base import DecodeOptions
 from .errors import (  # noqa: E402
     ArticleError,
     AudioError,
@@ -33,7 +34,6 @@ from .ingest import Failure, IngestReport
 from .inspect import Inspection, inspect
 from .library import Index, transcribe
 from .models import Article, AudioRef, Hit, Segment, Source, Transcript, Word
-from .asr.base import DecodeOptions
 
 __version__ = "0.1.0"
 

@@ -49,7 +49,9 @@ def _place_words(words: Iterable[Word], offset: float, lower: float, upper: floa
             continue
         start = min(max(word.start + offset, previous), upper)
         end = min(max(word.end + offset, start), upper)
-        yield Word(start=round(float(start), 3), end=round(float(end), 3), word=text, probability=round(float(word.probability), 4))
+        yield Word(
+            start=round(float(start), 3), end=round(float(end), 3), word=text, probability=round(float(word.probability), 4)
+        )
         previous = start
 
 

@@ -31,7 +31,6 @@ CHUNK_SECONDS = 120.0
 CUT_SEARCH_SECONDS = 15.0
 
 
-
 @dataclass
 class AudioInfo:
     path: Path
@@ -226,7 +225,9 @@ def stream_samples(path: Path, time_range: Optional[TimeRange] = None, block_sec
             produced += block_len
             yield np.concatenate(block)
         if produced == 0:
-            raise AudioError(f"{path}: contains no audio samples" if not time_range else f"{path}: segment {start:g}-{end} s holds no audio")
+            raise AudioError(
+                f"{path}: contains no audio samples" if not time_range else f"{path}: segment {start:g}-{end} s holds no audio"
+            )
         decoded = produced / SAMPLE_RATE
         # A cut-off download still decodes up to where it stops; the container's declared length is the
         # only way to notice (mp3 without a Xing header estimates it from the size, so passes).

@@ -18,13 +18,13 @@ from typing import Optional
 import click
 
 from . import __version__
+from .asr import ENGINES
 from .errors import IndexerError
 from .ingest import Interrupted
 from .library import Index
-from .models import Hit, Source, source_json as _source_json
-from .asr import ENGINES
+from .models import Hit, Source
+from .models import source_json as _source_json
 from .writers import WRITERS, get_writer
-
 
 # Control characters (ESC starts terminal escapes, CR/LF break lines) and C1 controls; tabs become spaces too.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
@@ -65,9 +65,9 @@ def _handle_errors(command):
 
 def _model_options(command):
     """The options that choose how audio is recognised, shared by commands that transcribe."""
-    command = click.option(
-        "--language", help="Spoken language code (en, de, ...); detected when omitted (multilingual models)."
-    )(command)
+    command = click.option("--language", help="Spoken language code (en, de, ...); detected when omitted (multilingual models).")(
+        command
+    )
     command = click.option(
         "--engine",
         type=click.Choice(ENGINES),
@@ -85,8 +85,7 @@ def _model_options(command):
     command = click.option(
         "--workers",
         type=click.IntRange(min=1),
-        help="Chunks (or short files) recognised at once, the cores shared among them "
-        "[default: one per core, at most 4].",
+        help="Chunks (or short files) recognised at once, the cores shared among them [default: one per core, at most 4].",
     )(command)
     command = click.option(
         "--model",
@@ -148,8 +147,20 @@ def cli(ctx: click.Context, index_dir: Optional[str], verbose: int):
 @click.pass_obj
 @_handle_errors
 def ingest(
-    obj: Context, sources, model, engine, language, batch_size, workers, attach, force_asr, limit, allow_private, as_json,
-    cluster, device,
+    obj: Context,
+    sources,
+    model,
+    engine,
+    language,
+    batch_size,
+    workers,
+    attach,
+    force_asr,
+    limit,
+    allow_private,
+    as_json,
+    cluster,
+    device,
 ):
     """Ingest audio files, articles (HTML, text), feeds, folders (recursively) and URLs.
 
@@ -247,7 +258,11 @@ def _describe_inspection(found: dict) -> str:
             lines.append(f"{indent}{details}")
         lines.append(f"{indent}{len(article['paragraphs'])} paragraph(s)")
         for ref in article["audio"]:
-            span = f" #t={ref['segment'][0]:g},{'' if ref['segment'][1] is None else format(ref['segment'][1], 'g')}" if ref["segment"] else ""
+            span = (
+                f" #t={ref['segment'][0]:g},{'' if ref['segment'][1] is None else format(ref['segment'][1], 'g')}"
+                if ref["segment"]
+                else ""
+            )
             lines.append(f"{indent}{ref['type']}: {ref['url']}{span}  (found by {ref['found_by']})")
             if ref["transcript"]:
                 lines.append(f"{indent}  transcript: {ref['transcript']['url']} ({ref['transcript']['type']})")
@@ -286,9 +301,7 @@ def search(obj: Context, query, limit, kind, as_json):
 
 @cli.command()
 @click.argument("source_id")
-@click.option(
-    "--format", "fmt", type=click.Choice(list(WRITERS)), default="txt", show_default=True, help="Output format."
-)
+@click.option("--format", "fmt", type=click.Choice(list(WRITERS)), default="txt", show_default=True, help="Output format.")
 @click.option("-o", "--output", type=click.File("w"), default="-", help="Write to a file instead of stdout.")
 @click.option(
     "--spelling",
@@ -343,8 +356,12 @@ def remove(obj: Context, source_id):
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on; any but loopback lets others read the index.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="Port to listen on (0: any free port).")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to listen on; any but loopback lets others read the index."
+)
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="Port to listen on (0: any free port)."
+)
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in the default web browser.")
 @click.pass_obj
 @_handle_errors
@@ -416,4 +433,3 @@ def _describe(source: Source) -> str:
         span = f" #t={clock(start)}-{clock(end) if end is not None else 'end'}"
     length = f"{clock(source.duration)}  " if source.duration else ""
     return f"{length}{_printable(source.title)}  {_printable(source.location)}{span}"
-

@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional
 
 from . import audio
-from .audio import TimeRange
 from .asr import Engine, Transcriber, load_engine
+from .audio import TimeRange
 from .errors import IndexerError
 from .models import Transcript
 from .paths import default_cache_dir

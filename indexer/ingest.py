@@ -18,13 +18,14 @@ from typing import Iterable, Iterator, Optional
 from urllib.parse import urlsplit
 
 from . import align, alignment, audio
+from .asr import Transcriber
 from .errors import AudioError, IndexerError, NoSpeechError, SourceError
 from .index import TextIndex
 from .links import article_id, audio_id, published_audio_id
 from .models import Article, AudioRef, HeardAt, Source, Transcript
-from .sources import classify, fetch as fetching
+from .sources import classify
+from .sources import fetch as fetching
 from .sources.embeds import parse_media_fragment
-from .asr import Transcriber
 
 logger = logging.getLogger("indexer")
 
@@ -492,7 +493,10 @@ def _interrupt_after() -> Iterator[None]:
 
     Only on the main thread with Python's own SIGINT handler in place; elsewhere the block runs as is.
     """
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
         yield
         return
     received: list[int] = []

@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 from .errors import IndexerError, SourceError
 from .models import Article, AudioRef, Transcript
 from .paths import default_cache_dir
-from .sources import classify, fetch as fetching
+from .sources import classify
+from .sources import fetch as fetching
 from .sources.embeds import parse_media_fragment
 
 logger = logging.getLogger("indexer")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from . import audio
+from .asr import DEFAULT_ENGINE, DecodeOptions, Engine, Transcriber
 from .errors import NotFoundError, SourceError
 from .index import TextIndex, is_postgres_url
 from .ingest import Ingester, IngestReport, Interrupted
@@ -15,7 +16,6 @@ from .models import Hit, Source, SourceKind, Transcript
 from .paths import default_cache_dir, default_index
 from .sources import fetch as fetching
 from .sources.embeds import parse_media_fragment
-from .asr import DEFAULT_ENGINE, DecodeOptions, Engine, Transcriber
 
 logger = logging.getLogger("indexer")
 
@@ -115,8 +115,14 @@ class Index:
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self._text = TextIndex(self.path)  # opens nothing yet; a postgresql:// URL is a PostgreSQL index
         settings = dict(
-            engine=engine, model=model, language=language, options=options, cache_dir=self.cache_dir, progress=progress,
-            workers=workers, tune_memory=tune_memory,
+            engine=engine,
+            model=model,
+            language=language,
+            options=options,
+            cache_dir=self.cache_dir,
+            progress=progress,
+            workers=workers,
+            tune_memory=tune_memory,
         )
         if cluster:
             from .cluster import ClusterTranscriber

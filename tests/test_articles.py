@@ -57,7 +57,20 @@ def media(tmp_path_factory, clip):
         files[ext] = folder / f"clip.{ext}"
         ffmpeg("-i", str(clip), *args, str(files[ext]))
     files["mp4"] = folder / "clip.mp4"
-    ffmpeg("-f", "lavfi", "-i", "color=size=32x32:rate=2", "-i", str(clip), "-shortest", "-c:v", "mpeg4", "-c:a", "aac", str(files["mp4"]))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "color=size=32x32:rate=2",
+        "-i",
+        str(clip),
+        "-shortest",
+        "-c:v",
+        "mpeg4",
+        "-c:a",
+        "aac",
+        str(files["mp4"]),
+    )
     return files
 
 
@@ -88,7 +101,9 @@ def test_each_embedding_kind_in_a_local_page(tmp_path, media, index, kind):
     body_embed, head_embed, ext = EMBEDS[kind]
     shutil.copyfile(media[ext], tmp_path / f"interview.{ext}")
     html = tmp_path / "story.html"
-    html.write_text(page("Ferry vote splits the harbour", body_embed.format(name="interview"), head_embed.format(name="interview")))
+    html.write_text(
+        page("Ferry vote splits the harbour", body_embed.format(name="interview"), head_embed.format(name="interview"))
+    )
     report = index.ingest(html)
     assert report.ok, report.failures
     article, audio = report.ingested
@@ -149,9 +164,7 @@ def test_a_media_fragment_is_transcribed_alone_in_the_full_files_timeline(tmp_pa
     assert sentences[9]["start"] < hit.start < sentences[9]["end"]
     assert hit.audio == str(tmp_path / "episode.mp3")
     assert index.search("Kremlin", kind="audio") == []  # outside the segment
-    listed = json.loads(
-        CliRunner().invoke(cli, ["--index", str(index.path), "sources", "--json"], catch_exceptions=False).output
-    )
+    listed = json.loads(CliRunner().invoke(cli, ["--index", str(index.path), "sources", "--json"], catch_exceptions=False).output)
     assert next(s for s in listed if s["kind"] == "audio")["segment"] == [90.0, 101.0]
 
 
@@ -255,10 +268,10 @@ def feed(site: Site, items: list[dict]) -> bytes:
             f'<podcast:transcript url="{item["transcript"]}" type="application/x-subrip"/>' if item.get("transcript") else ""
         )
         entries.append(
-            f"""<item><title>{item['title']}</title><guid>{item['guid']}</guid>
-            <link>{site.url}/episodes/{item['guid']}</link>
-            <pubDate>{item['date']}</pubDate><description>{item['notes']}</description>
-            <enclosure url="{item['audio']}" type="audio/mpeg" length="1"/>{transcript}</item>"""
+            f"""<item><title>{item["title"]}</title><guid>{item["guid"]}</guid>
+            <link>{site.url}/episodes/{item["guid"]}</link>
+            <pubDate>{item["date"]}</pubDate><description>{item["notes"]}</description>
+            <enclosure url="{item["audio"]}" type="audio/mpeg" length="1"/>{transcript}</item>"""
         )
     return (
         '<?xml version="1.0"?><rss version="2.0" xmlns:podcast="https://podcastindex.org/namespace/1.0">'
@@ -272,10 +285,21 @@ def podcast(site, media):
     site.routes["/audio/ep2.mp3"] = (200, {"Content-Type": "audio/mpeg"}, b"never fetched: the feed has a transcript")
     site.routes["/t/ep2.srt"] = (200, {"Content-Type": "application/x-subrip"}, SRT.encode())
     items = [
-        {"title": "Episode 2: Gulls", "guid": "ep2", "date": "Tue, 02 Jan 2024 06:00:00 +0000",
-         "notes": "The lighthouse and its birds.", "audio": "/audio/ep2.mp3", "transcript": "/t/ep2.srt"},
-        {"title": "Episode 1: The summit", "guid": "ep1", "date": "Mon, 01 Jan 2024 06:00:00 +0000",
-         "notes": "A reading of the news.", "audio": "/audio/ep1.mp3"},
+        {
+            "title": "Episode 2: Gulls",
+            "guid": "ep2",
+            "date": "Tue, 02 Jan 2024 06:00:00 +0000",
+            "notes": "The lighthouse and its birds.",
+            "audio": "/audio/ep2.mp3",
+            "transcript": "/t/ep2.srt",
+        },
+        {
+            "title": "Episode 1: The summit",
+            "guid": "ep1",
+            "date": "Mon, 01 Jan 2024 06:00:00 +0000",
+            "notes": "A reading of the news.",
+            "audio": "/audio/ep1.mp3",
+        },
     ]
     site.routes["/feed.xml"] = (200, {"Content-Type": "application/rss+xml"}, feed(site, items))
     return site
@@ -358,10 +382,19 @@ def test_unreachable_slow_and_oversized(tmp_path, site):
 
 
 def test_a_malformed_feed_keeps_its_good_items(tmp_path, podcast):
-    broken = feed(podcast, [
-        {"title": "Episode 2: Gulls", "guid": "ep2", "date": "Tue, 02 Jan 2024 06:00:00 +0000",
-         "notes": "Gulls & <b>birds", "audio": "/audio/ep2.mp3", "transcript": "/t/ep2.srt"},
-    ]).replace(b"</channel></rss>", b"<item><title>Broken</ti")
+    broken = feed(
+        podcast,
+        [
+            {
+                "title": "Episode 2: Gulls",
+                "guid": "ep2",
+                "date": "Tue, 02 Jan 2024 06:00:00 +0000",
+                "notes": "Gulls & <b>birds",
+                "audio": "/audio/ep2.mp3",
+                "transcript": "/t/ep2.srt",
+            },
+        ],
+    ).replace(b"</channel></rss>", b"<item><title>Broken</ti")
     podcast.routes["/bad.xml"] = (200, {"Content-Type": "application/rss+xml"}, broken)
     index = Index(tmp_path / "index", cache_dir=tmp_path / "cache", engine=FakeEngine())
     report = index.ingest(f"{podcast.url}/bad.xml")

@@ -31,8 +31,18 @@ def encoded(clip, tmp_path_factory):
     for ext, vcodec, acodec in (("mp4", "mpeg4", "aac"), ("webm", "libvpx", "libopus")):
         files[ext] = folder / f"clip.{ext}"
         ffmpeg(
-            "-f", "lavfi", "-i", "color=size=32x32:rate=2", "-i", str(clip),
-            "-shortest", "-c:v", vcodec, "-c:a", acodec, str(files[ext]),
+            "-f",
+            "lavfi",
+            "-i",
+            "color=size=32x32:rate=2",
+            "-i",
+            str(clip),
+            "-shortest",
+            "-c:v",
+            vcodec,
+            "-c:a",
+            acodec,
+            str(files[ext]),
         )
     return files
 
@@ -79,9 +89,9 @@ def test_chunks_cover_the_file_once_and_cut_in_quiet_places(clip, monkeypatch):
     joined = np.concatenate([samples for _, samples in pieces])
     assert len(joined) == len(whole) and np.array_equal(joined, whole)
     # Each cut lands in the quietest 100 ms of its search window, quieter than the window's average.
-    for offset, samples in pieces[:-1]:
+    for _offset, samples in pieces[:-1]:
         tail = samples[-800:]
-        assert float(np.mean(tail**2)) <= float(np.mean(samples[-int(1.5 * audio.SAMPLE_RATE):] ** 2))
+        assert float(np.mean(tail**2)) <= float(np.mean(samples[-int(1.5 * audio.SAMPLE_RATE) :] ** 2))
 
 
 def test_missing_file(tmp_path):

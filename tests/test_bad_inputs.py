@@ -64,7 +64,10 @@ def test_an_unreadable_file_in_a_folder_fails_alone(tmp_path: Path) -> None:
         prefix = [setpriv, f"--bounding-set={dropped}", f"--inh-caps={dropped}"]
     result = subprocess.run(
         [*prefix, *_cli("--index", str(tmp_path / "index"), "ingest", str(folder))],
-        capture_output=True, text=True, env=_env(tmp_path), timeout=120,
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        timeout=120,
     )
     assert result.returncode == 1, result.stderr
     assert result.stderr.strip().splitlines()[-1] == f"Error: {locked}: cannot read (Permission denied)"
@@ -78,8 +81,12 @@ def test_an_unreadable_file_in_a_folder_fails_alone(tmp_path: Path) -> None:
 
 def _wav_header(data_bytes: int, rate: int = 16000) -> bytes:
     return (
-        b"RIFF" + struct.pack("<I", data_bytes + 36) + b"WAVEfmt "
-        + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16) + b"data" + struct.pack("<I", data_bytes)
+        b"RIFF"
+        + struct.pack("<I", data_bytes + 36)
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
+        + b"data"
+        + struct.pack("<I", data_bytes)
     )
 
 
@@ -91,7 +98,9 @@ def test_a_truncated_wav_or_ogg_is_refused_not_indexed_as_whole(clip: Path, tmp_
     cut = tmp_path / f"cut.{ext}"
     data = whole.read_bytes()
     cut.write_bytes(data[: len(data) * 3 // 10])
-    expected = "the file holds 30 % of the audio data its header declares" if ext == "wav" else "the Ogg stream's last page is cut off"
+    expected = (
+        "the file holds 30 % of the audio data its header declares" if ext == "wav" else "the Ogg stream's last page is cut off"
+    )
     with pytest.raises(AudioError, match=f"{cut}: truncated: {expected}"):
         audio.probe(cut)
     # Cut exactly at a page boundary, an Ogg file still lacks its end-of-stream page.
@@ -164,8 +173,13 @@ def test_a_huge_page_is_refused_before_parsing(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- cached transcripts and JSON
 
 
-GOOD = {"segments": [{"start": 0.5, "end": 1.5, "text": " Hello", "words": [
-    {"start": 0.5, "end": 1.5, "word": " Hello", "probability": 0.9}]}], "language": "en", "duration": 2.0}
+GOOD = {
+    "segments": [
+        {"start": 0.5, "end": 1.5, "text": " Hello", "words": [{"start": 0.5, "end": 1.5, "word": " Hello", "probability": 0.9}]}
+    ],
+    "language": "en",
+    "duration": 2.0,
+}
 
 
 @pytest.mark.parametrize(
@@ -202,8 +216,17 @@ def test_a_poisoned_cache_entry_is_discarded_on_read(tmp_path: Path, poison: dic
 
 
 def test_json_output_never_carries_nan() -> None:
-    hit = Hit(kind="audio", source_id="audio-1", title="t", text="x", snippet="x", score=math.nan,
-              audio="a.mp3", start=math.nan, end=math.inf)
+    hit = Hit(
+        kind="audio",
+        source_id="audio-1",
+        title="t",
+        text="x",
+        snippet="x",
+        score=math.nan,
+        audio="a.mp3",
+        start=math.nan,
+        end=math.inf,
+    )
     assert json.loads(json.dumps(hit.to_dict(), allow_nan=False))["start"] is None
     transcript = Transcript([Segment(0.0, 1.0, "x", [Word(0.0, 1.0, "x", 1.0)])], "en", 1.0)
     assert Transcript.from_dict(json.loads(json.dumps(transcript.to_dict()))) == transcript
@@ -216,8 +239,12 @@ def test_onnxruntime_writes_nothing_under_home(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
     code = "import indexer, onnxruntime; from faster_whisper.vad import get_vad_model; get_vad_model()"
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120,
-                   env={**os.environ, "HOME": str(home), "PYTHONPATH": str(ROOT), "XDG_CACHE_HOME": str(home / ".cache")})
+    subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        timeout=120,
+        env={**os.environ, "HOME": str(home), "PYTHONPATH": str(ROOT), "XDG_CACHE_HOME": str(home / ".cache")},
+    )
     assert list(home.rglob("*")) == []
 
 
@@ -232,7 +259,10 @@ def test_ctrl_c_exits_130_at_once_and_says_what_landed(tmp_path: Path) -> None:
     index = tmp_path / "index"
     process = subprocess.Popen(
         _cli("--index", str(index), "ingest", str(folder)),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(tmp_path),
     )
     deadline = time.monotonic() + 120
     # _MAIN_0.toc is the new, empty index; a later generation is the first commit.

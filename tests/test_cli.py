@@ -80,7 +80,7 @@ def test_ingest_twice_keeps_one_source(index):
 
 
 def test_search_shows_time_title_snippet(index):
-    result = run("search", "\"Kremlin advisor\"", "--limit", "1", index=index)
+    result = run("search", '"Kremlin advisor"', "--limit", "1", index=index)
     assert result.exit_code == 0
     time_and_title, snippet, origin = result.output.splitlines()
     # The segment starts at 13.2 s ("Vladimir Putin, a top ..."); "Kremlin" itself is spoken at 14.6 s.
@@ -222,7 +222,11 @@ def test_unwritable_index_directory(tmp_path):
 
 @pytest.mark.parametrize(
     "query, reason",
-    [('"red line', "unclosed quote"), ("(troops OR border", "unbalanced parentheses"), ("troops AND", "an operator is missing a term")],
+    [
+        ('"red line', "unclosed quote"),
+        ("(troops OR border", "unbalanced parentheses"),
+        ("troops AND", "an operator is missing a term"),
+    ],
 )
 def test_malformed_query(index, query, reason):
     before = snapshot(index)

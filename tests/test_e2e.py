@@ -9,13 +9,13 @@ import pytest
 
 import indexer
 from indexer import Index
-
 from indexer.asr import Transcriber
 from indexer.asr.base import ChunkResult
 from indexer.errors import IndexUnavailableError
-from .evaluation import normalise, word_error_rate as wer
 
 from .conftest import SAMPLE_ARTICLE, SAMPLE_AUDIO, ffmpeg
+from .evaluation import normalise
+from .evaluation import word_error_rate as wer
 
 pytestmark = pytest.mark.e2e
 

@@ -47,9 +47,13 @@ def test_an_engine_instance_is_used_as_given(tmp_path):
 def test_the_fake_hears_the_samples_words_where_they_are_spoken(sentences):
     samples = audio.load(SAMPLE_AUDIO)
     start = 17.0  # sentence 2 starts at 17.1 s
-    result = FakeEngine().transcribe_chunk(samples[int(start * audio.SAMPLE_RATE) :], language=None, options=indexer.DecodeOptions())
+    result = FakeEngine().transcribe_chunk(
+        samples[int(start * audio.SAMPLE_RATE) :], language=None, options=indexer.DecodeOptions()
+    )
     first = next(iter(result.segments))
     assert first.text.strip() == sentences[2]["text"]
     assert first.start == pytest.approx(sentences[2]["start"] - start, abs=0.1)
-    silence = FakeEngine().transcribe_chunk(np.zeros(5 * audio.SAMPLE_RATE, np.float32), language=None, options=indexer.DecodeOptions())
+    silence = FakeEngine().transcribe_chunk(
+        np.zeros(5 * audio.SAMPLE_RATE, np.float32), language=None, options=indexer.DecodeOptions()
+    )
     assert list(silence.segments) == [] and silence.language == "en"

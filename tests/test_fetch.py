@@ -20,7 +20,7 @@ import pytest
 
 from indexer.errors import FetchError, UnsafeURLError
 from indexer.sources import fetch as fetch_module
-from indexer.sources.fetch import Fetched, FetchOptions, Fetcher, check_discovered_url, is_url
+from indexer.sources.fetch import Fetched, Fetcher, FetchOptions, check_discovered_url, is_url
 
 AUDIO_BYTES = random.Random(0).randbytes(3_000_000)
 PAGE_HTML = b"<html><body><p>Episode notes</p></body></html>"
@@ -59,8 +59,11 @@ class _Handler(BaseHTTPRequestHandler):
             if self.headers.get("If-None-Match") == site.etag:
                 self._send(304, b"", {"ETag": site.etag})
             else:
-                self._send(200, site.etag_body, {"ETag": site.etag, "Content-Type": "text/html",
-                                                 "Last-Modified": "Mon, 01 Jan 2024 00:00:00 GMT"})
+                self._send(
+                    200,
+                    site.etag_body,
+                    {"ETag": site.etag, "Content-Type": "text/html", "Last-Modified": "Mon, 01 Jan 2024 00:00:00 GMT"},
+                )
         elif path == "/lastmod":
             last_modified = "Tue, 02 Jan 2024 00:00:00 GMT"
             if self.headers.get("If-Modified-Since") == last_modified:
@@ -224,8 +227,7 @@ def test_is_url() -> None:
 
 def test_page_fetched_to_cache_with_user_agent(site: _Site, fetcher: Fetcher, cache_dir: Path) -> None:
     fetched = fetcher.fetch(site.url("/page"))
-    assert fetched == Fetched(url=site.url("/page"), path=fetched.path,
-                              content_type="text/html; charset=utf-8", from_cache=False)
+    assert fetched == Fetched(url=site.url("/page"), path=fetched.path, content_type="text/html; charset=utf-8", from_cache=False)
     assert fetched.path.parent == cache_dir
     assert fetched.path.read_bytes() == PAGE_HTML
     assert site.headers_of("/page")[0]["User-Agent"].startswith("indexer/")
@@ -272,8 +274,9 @@ def test_no_validators_means_a_full_download_each_time(site: _Site, fetcher: Fet
 
 def test_audio_streamed_to_disk(site: _Site, fetcher: Fetcher, cache_dir: Path) -> None:
     progress: list[tuple[int, Optional[int]]] = []
-    fetched = fetcher.fetch(site.url("/episode.mp3"), kind="audio",
-                            on_progress=lambda done, total: progress.append((done, total)))
+    fetched = fetcher.fetch(
+        site.url("/episode.mp3"), kind="audio", on_progress=lambda done, total: progress.append((done, total))
+    )
     assert fetched.content_type == "audio/mpeg"
     assert fetched.path.suffix == ".mp3"
     assert fetched.path.read_bytes() == AUDIO_BYTES
@@ -412,8 +415,7 @@ def test_discovered_url_on_another_loopback_port_is_refused(site: _Site, other_s
     with pytest.raises(UnsafeURLError) as caught:
         fetcher.fetch(other_site.url("/page"), found_in=site.url("/feed"))
     assert str(caught.value) == (
-        f"refused {other_site.url('/page')} found in {site.url('/feed')}: "
-        "loopback address 127.0.0.1 (use --allow-private)"
+        f"refused {other_site.url('/page')} found in {site.url('/feed')}: loopback address 127.0.0.1 (use --allow-private)"
     )
     assert other_site.requests == []
 
@@ -442,9 +444,7 @@ def test_user_url_is_fetched_whatever_its_address(other_site: _Site, fetcher: Fe
         ("gopher://example.com/", "gopher: URLs are not fetched"),
     ],
 )
-def test_unsafe_discovered_urls_refused_before_connecting(
-    fetcher: Fetcher, no_connections: list, url: str, reason: str
-) -> None:
+def test_unsafe_discovered_urls_refused_before_connecting(fetcher: Fetcher, no_connections: list, url: str, reason: str) -> None:
     feed = "http://podcast.example/feed.xml"
     with pytest.raises(UnsafeURLError) as caught:
         fetcher.fetch(url, kind="audio", found_in=feed)
@@ -506,9 +506,7 @@ def test_unknown_host_of_discovered_url(monkeypatch: pytest.MonkeyPatch) -> None
     assert not isinstance(caught.value, UnsafeURLError)
 
 
-def test_redirect_of_discovered_url_to_another_port_is_refused(
-    site: _Site, other_site: _Site, fetcher: Fetcher
-) -> None:
+def test_redirect_of_discovered_url_to_another_port_is_refused(site: _Site, other_site: _Site, fetcher: Fetcher) -> None:
     site.away_target = other_site.url("/page")
     with pytest.raises(UnsafeURLError) as caught:
         fetcher.fetch(site.url("/away"), found_in=site.url("/feed"))
@@ -536,16 +534,16 @@ def test_redirect_of_user_url_on_a_public_host_into_private_space_is_refused(
     monkeypatch.setattr(
         fetch_module,
         "_resolve",
-        lambda host, port, resolver=None: [fetch_module.ipaddress.ip_address("93.184.216.34")]
-        if host == "localhost" else real_resolve(host, port, resolver),
+        lambda host, port, resolver=None: (
+            [fetch_module.ipaddress.ip_address("93.184.216.34")] if host == "localhost" else real_resolve(host, port, resolver)
+        ),
     )
     site.away_target = other_site.url("/page")
     user_url = f"http://localhost:{site.port}/away"
     with pytest.raises(UnsafeURLError) as caught:
         fetcher.fetch(user_url)
     assert str(caught.value) == (
-        f"refused {other_site.url('/page')} (redirected from {user_url}): "
-        "loopback address 127.0.0.1 (use --allow-private)"
+        f"refused {other_site.url('/page')} (redirected from {user_url}): loopback address 127.0.0.1 (use --allow-private)"
     )
     assert site.hits()["/away"] == 1
     assert other_site.requests == []

@@ -37,12 +37,51 @@ FUZZ = settings(
 
 # Fragments that once crashed a reader, and their relatives.
 HOSTILE = [
-    b"http://[::1", b"//[", b"//]", b"//]#", b"http://[x/a.mp3", b"http://x:99999/a.mp3", b"http://x:0/", b"http://u:p@x/",
-    b"file:///etc/passwd", b"ftp://x/a.mp3", b"gopher://x/", b"#t=", b"#t=abc", b"#t=5,2", b"#t=smpte:1", b"#t=1:99",
-    b'encoding="\x95"', b'encoding="\x00"', b'encoding="utf-16"', b"\x00", b"\x95", b"\xff\xfe", b"\xef\xbb\xbf",
-    b"&#0;", b"&#xD800;", b"<![CDATA[", b"]]>", b"<!ENTITY x SYSTEM 'file:///etc/passwd'>", b"&x;", b"NaN", b"Infinity",
-    b"-1e400", b"1e400", b"-->", b"00:00:01,000 --> 00:00:00,500", b"99:99:99,999", b"\x1b[2J", b"\r", b"\n\n",
-    b"<base href='file:///'>", b"<audio src='", b"<enclosure url='", b"<podcast:transcript url='", b"<link>", b'"startTime": ',
+    b"http://[::1",
+    b"//[",
+    b"//]",
+    b"//]#",
+    b"http://[x/a.mp3",
+    b"http://x:99999/a.mp3",
+    b"http://x:0/",
+    b"http://u:p@x/",
+    b"file:///etc/passwd",
+    b"ftp://x/a.mp3",
+    b"gopher://x/",
+    b"#t=",
+    b"#t=abc",
+    b"#t=5,2",
+    b"#t=smpte:1",
+    b"#t=1:99",
+    b'encoding="\x95"',
+    b'encoding="\x00"',
+    b'encoding="utf-16"',
+    b"\x00",
+    b"\x95",
+    b"\xff\xfe",
+    b"\xef\xbb\xbf",
+    b"&#0;",
+    b"&#xD800;",
+    b"<![CDATA[",
+    b"]]>",
+    b"<!ENTITY x SYSTEM 'file:///etc/passwd'>",
+    b"&x;",
+    b"NaN",
+    b"Infinity",
+    b"-1e400",
+    b"1e400",
+    b"-->",
+    b"00:00:01,000 --> 00:00:00,500",
+    b"99:99:99,999",
+    b"\x1b[2J",
+    b"\r",
+    b"\n\n",
+    b"<base href='file:///'>",
+    b"<audio src='",
+    b"<enclosure url='",
+    b"<podcast:transcript url='",
+    b"<link>",
+    b'"startTime": ',
 ]
 
 
@@ -73,8 +112,10 @@ def _text(data: bytes) -> str:
 
 url_text = st.one_of(
     st.text(max_size=40),
-    st.lists(st.sampled_from([h.decode("latin-1") for h in HOSTILE] + ["http://", "https://", "a", "/", ":", "@", "[", "]"]),
-             max_size=6).map("".join),
+    st.lists(
+        st.sampled_from([h.decode("latin-1") for h in HOSTILE] + ["http://", "https://", "a", "/", ":", "@", "[", "]"]),
+        max_size=6,
+    ).map("".join),
 )
 
 
@@ -91,8 +132,10 @@ def only_indexer_errors(call) -> object:
 
 
 @FUZZ
-@given(seeds("embed_players.html", "embed_links.html", "embed_jsonld.html", "news_page.html"),
-       st.sampled_from(["https://news.example/story", "/home/me/page.html", "http://[::1/"]))
+@given(
+    seeds("embed_players.html", "embed_links.html", "embed_jsonld.html", "news_page.html"),
+    st.sampled_from(["https://news.example/story", "/home/me/page.html", "http://[::1/"]),
+)
 def test_embed_discovery(page: bytes, base: str) -> None:
     refs = only_indexer_errors(lambda: find_embedded_audio(page, base))
     for ref in refs or []:
@@ -115,8 +158,10 @@ def test_show_notes_html(fragment: str) -> None:
 
 
 @FUZZ
-@given(seeds("podcast_rss.xml", "news_atom.xml", "malformed_rss.xml"),
-       st.sampled_from(["https://podcast.example/feed.xml", "/home/me/feed.xml"]))
+@given(
+    seeds("podcast_rss.xml", "news_atom.xml", "malformed_rss.xml"),
+    st.sampled_from(["https://podcast.example/feed.xml", "/home/me/feed.xml"]),
+)
 def test_feed_reader(feed: bytes, location: str) -> None:
     looks_like_feed(feed)
     only_indexer_errors(lambda: read_feed(feed, location))
@@ -126,8 +171,10 @@ def test_feed_reader(feed: bytes, location: str) -> None:
 
 
 @FUZZ
-@given(seeds("ep11.srt", "ep11.vtt", "ep11.json", "ep11_words.json"),
-       st.sampled_from(["application/json", "application/x-subrip", "text/vtt", "text/plain", "text/html", "", "x/y"]))
+@given(
+    seeds("ep11.srt", "ep11.vtt", "ep11.json", "ep11_words.json"),
+    st.sampled_from(["application/json", "application/x-subrip", "text/vtt", "text/plain", "text/html", "", "x/y"]),
+)
 def test_publisher_transcript_reader(data: bytes, kind: str) -> None:
     transcript = only_indexer_errors(lambda: read_publisher_transcript(data, kind, location="https://p.example/t"))
     if transcript is not None:
@@ -142,14 +189,28 @@ json_value = st.recursive(
 
 
 @FUZZ
-@given(st.fixed_dictionaries(
-    {"segments": st.lists(st.fixed_dictionaries(
-        {"start": json_value, "end": json_value, "text": json_value},
-        optional={"words": st.lists(st.fixed_dictionaries(
-            {"start": json_value, "end": json_value, "word": json_value, "probability": json_value}), max_size=2)}),
-        max_size=3)},
-    optional={"language": json_value, "duration": json_value, "source_id": json_value},
-) | json_value)
+@given(
+    st.fixed_dictionaries(
+        {
+            "segments": st.lists(
+                st.fixed_dictionaries(
+                    {"start": json_value, "end": json_value, "text": json_value},
+                    optional={
+                        "words": st.lists(
+                            st.fixed_dictionaries(
+                                {"start": json_value, "end": json_value, "word": json_value, "probability": json_value}
+                            ),
+                            max_size=2,
+                        )
+                    },
+                ),
+                max_size=3,
+            )
+        },
+        optional={"language": json_value, "duration": json_value, "source_id": json_value},
+    )
+    | json_value
+)
 def test_cached_transcript_validation(entry) -> None:
     # The transcript cache reads entries with Transcript.from_dict and discards what raises ValueError.
     try:

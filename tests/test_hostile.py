@@ -28,8 +28,7 @@ from indexer.errors import FetchError, UnsafeURLError
 from indexer.sources.fetch import Fetcher, check_reference, redact_url
 
 ARTICLE_TEXT = " ".join(
-    f"Paragraph {i} of the story says that the council met on Tuesday to discuss the harbour."
-    for i in range(8)
+    f"Paragraph {i} of the story says that the council met on Tuesday to discuss the harbour." for i in range(8)
 )
 Route = Callable[[BaseHTTPRequestHandler], None]
 
@@ -412,8 +411,14 @@ def test_a_publishers_transcript_cannot_drive_the_terminal(server: _Server, tmp_
     audio_id = next(s["id"] for s in ingested["ingested"] if s["kind"] == "audio")
     controller, terminal = pty.openpty()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "INDEXER_CACHE": str(tmp_path / "cache")}
-    subprocess.run([sys.executable, "-m", "indexer", "--index", index, "transcript", audio_id],
-                   stdout=terminal, stderr=subprocess.PIPE, env=env, check=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "indexer", "--index", index, "transcript", audio_id],
+        stdout=terminal,
+        stderr=subprocess.PIPE,
+        env=env,
+        check=True,
+        timeout=120,
+    )
     os.close(terminal)
     shown = os.read(controller, 65536).decode("utf-8", errors="replace")
     os.close(controller)

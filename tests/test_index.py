@@ -227,8 +227,35 @@ def test_an_unknown_field_is_named(index):
 @given(
     st.lists(
         st.one_of(
-            st.sampled_from(["AND", "OR", "NOT", "ANDNOT", "ANDMAYBE", "(", ")", '"', "*", ":", "text:", "title:", "kind:",
-                             "source_id:", "start:", "[", "]", "TO", "^2", "~", "troops", "Ushakov", "red", "line", "the"]),
+            st.sampled_from(
+                [
+                    "AND",
+                    "OR",
+                    "NOT",
+                    "ANDNOT",
+                    "ANDMAYBE",
+                    "(",
+                    ")",
+                    '"',
+                    "*",
+                    ":",
+                    "text:",
+                    "title:",
+                    "kind:",
+                    "source_id:",
+                    "start:",
+                    "[",
+                    "]",
+                    "TO",
+                    "^2",
+                    "~",
+                    "troops",
+                    "Ushakov",
+                    "red",
+                    "line",
+                    "the",
+                ]
+            ),
             st.text(max_size=6),
         ),
         min_size=1,

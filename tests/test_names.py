@@ -100,7 +100,13 @@ def test_article_hits_say_where_the_paragraph_is_heard(index):
 
 @pytest.mark.parametrize(
     "query, heard",
-    [("fourteen", "14"), ('"thirty-eight million"', "38"), ("litres", "liters"), ("harbour", "Harbor"), ('"2,400 litres"', "2,400")],
+    [
+        ("fourteen", "14"),
+        ('"thirty-eight million"', "38"),
+        ("litres", "liters"),
+        ("harbour", "Harbor"),
+        ('"2,400 litres"', "2,400"),
+    ],
 )
 def test_numbers_and_spellings_are_found_in_either_form(index, query, heard):
     hit = next(h for h in index.search(query, kind="audio") if h.audio == audio_of(HARBOUR))
@@ -138,7 +144,9 @@ def test_cli_contract(index):
     assert "▶ 00:" in text and "in harbour_read.mp3" in text
 
     audio_id = next(h for h in hits if h["kind"] == "audio")["source_id"]
-    result = runner.invoke(cli, [*base, "transcript", audio_id, "--spelling", "article", "--format", "json"], catch_exceptions=False)
+    result = runner.invoke(
+        cli, [*base, "transcript", audio_id, "--spelling", "article", "--format", "json"], catch_exceptions=False
+    )
     words = [w for s in json.loads(result.output)["segments"] for w in s["words"]]
     spelled = next(w for w in words if w["word"].startswith("Harbourmaster"))
     assert spelled["heard"] == "Harbor Master Shavonakonqua" and spelled["start"] < spelled["end"]

@@ -25,16 +25,16 @@ from faster_whisper import WhisperModel, decode_audio
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from indexer.asr import load_engine
-from indexer.audio import SAMPLE_RATE
 from indexer.asr.base import ChunkResult, DecodeOptions
 from indexer.asr.convert import cached_openai_checkpoint, convert_ct2_to_openai, read_ct2_model
 from indexer.asr.openai_whisper import OpenAIWhisperEngine, load_checkpoint
+from indexer.audio import SAMPLE_RATE
 from indexer.errors import ModelError
-from .evaluation import normalise
-from .evaluation import word_error_rate as wer
 from indexer.models import Segment
 
 from .conftest import SAMPLE_AUDIO
+from .evaluation import normalise
+from .evaluation import word_error_rate as wer
 
 pytestmark = pytest.mark.e2e
 
@@ -106,11 +106,7 @@ def matched_words(words_a: list, words_b: list) -> list[tuple]:
     matcher = difflib.SequenceMatcher(
         a=[normalise(w.word) for w in words_a], b=[normalise(w.word) for w in words_b], autojunk=False
     )
-    return [
-        (words_a[block.a + k], words_b[block.b + k])
-        for block in matcher.get_matching_blocks()
-        for k in range(block.size)
-    ]
+    return [(words_a[block.a + k], words_b[block.b + k]) for block in matcher.get_matching_blocks() for k in range(block.size)]
 
 
 def assert_same_as_ctranslate2(model, model_dir: Path, audio: np.ndarray, beam_sizes=(1,)) -> None:
@@ -167,9 +163,7 @@ def sentence_starts(segments: list[Segment], sentences: list[dict]) -> dict[int,
     """Where the transcript places the first word of each spoken sentence it got right."""
     reference = [(i, word) for i, s in enumerate(sentences) for word in normalise(s["text"]).split()]
     words = [w for segment in segments for w in segment.words]
-    matcher = difflib.SequenceMatcher(
-        a=[word for _, word in reference], b=[normalise(w.word) for w in words], autojunk=False
-    )
+    matcher = difflib.SequenceMatcher(a=[word for _, word in reference], b=[normalise(w.word) for w in words], autojunk=False)
     first_index = {}
     for position, (i, _) in enumerate(reference):
         first_index.setdefault(i, position)

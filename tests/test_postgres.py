@@ -17,7 +17,7 @@ from indexer.index.postgres.schema import LATEST
 from indexer.models import Article, Source
 
 from .conftest import ROOT
-from .test_index import EPISODE, STORY, ARTICLE, TRANSCRIPT
+from .test_index import ARTICLE, EPISODE, STORY, TRANSCRIPT
 
 
 @pytest.fixture
@@ -31,7 +31,10 @@ def index(postgres_url):
 def test_reading_before_the_first_write_says_so_and_creates_nothing(postgres_url):
     import psycopg
 
-    with TextIndex(postgres_url) as index, pytest.raises(IndexUnavailableError, match="no index in postgresql://.*ingest something first"):
+    with (
+        TextIndex(postgres_url) as index,
+        pytest.raises(IndexUnavailableError, match="no index in postgresql://.*ingest something first"),
+    ):
         index.sources()
     with psycopg.connect(postgres_url) as conn:
         assert conn.execute("SELECT to_regclass('schema_version')").fetchone() == (None,)
@@ -140,8 +143,10 @@ def test_a_missing_server_is_one_error_line_in_the_cli(tmp_path):
 
     result = CliRunner().invoke(cli, ["--index", f"postgresql://nobody@/none?host={tmp_path}", "search", "x"])
     assert result.exit_code == 1
-    assert result.output.startswith("Error: cannot use PostgreSQL index postgresql://nobody@/none") and result.output.count("\n") == 1
-
+    assert (
+        result.output.startswith("Error: cannot use PostgreSQL index postgresql://nobody@/none")
+        and result.output.count("\n") == 1
+    )
 
 
 def test_nul_characters_neither_break_a_write_nor_a_search(postgres_url):

@@ -60,9 +60,7 @@ PROMPT = [50257, 50362]  # tiny.en: <|startoftranscript|> <|notimestamps|>
 
 
 def test_sampling_five_candidates_draws_them_one_at_a_time_best_first(engine, recorded, first_window):
-    greedy = engine._model.model.generate(
-        first_window, [PROMPT], beam_size=1, return_scores=True, return_no_speech_prob=True
-    )[0]
+    greedy = engine._model.model.generate(first_window, [PROMPT], beam_size=1, return_scores=True, return_no_speech_prob=True)[0]
     recorded.calls.clear()
     recorded.results.clear()
 
@@ -88,7 +86,9 @@ def test_sampling_five_candidates_draws_them_one_at_a_time_best_first(engine, re
     assert result.no_speech_prob == pytest.approx(greedy.no_speech_prob)
 
 
-@pytest.mark.parametrize("search", [{"beam_size": 5}, {"beam_size": 1}, {"beam_size": 1, "num_hypotheses": 1, "sampling_topk": 0}])
+@pytest.mark.parametrize(
+    "search", [{"beam_size": 5}, {"beam_size": 1}, {"beam_size": 1, "num_hypotheses": 1, "sampling_topk": 0}]
+)
 def test_beam_search_greedy_and_single_samples_go_to_the_model_untouched(engine, recorded, first_window, search):
     result = engine._model.model.generate(first_window, [PROMPT], return_scores=True, **search)
     assert recorded.calls == [{"return_scores": True, **search}]

@@ -83,7 +83,11 @@ def test_atom_feed():
     assert storm.date == "2024-02-02T08:15+00:00"
     assert storm.paragraphs == ["Gales are expected on Friday.", "The ferry will not sail."]
     assert storm.audio == [
-        AudioRef(url="https://www.coastalcourier.example/audio/storm-briefing.mp3", title="Storm warning for the harbour", found_by="enclosure")
+        AudioRef(
+            url="https://www.coastalcourier.example/audio/storm-briefing.mp3",
+            title="Storm warning for the harbour",
+            found_by="enclosure",
+        )
     ]
     assert storm.url == "https://www.coastalcourier.example/news/2024/02/storm"
 
@@ -96,7 +100,9 @@ def test_malformed_feed_still_gives_its_good_items(caplog):
     assert len(good) == 1
     assert good[0].title == "Fishing at dawn"
     assert good[0].paragraphs == ["The first boats leave at four."]
-    assert good[0].audio == [AudioRef(url="https://nightshift.example/audio/1.mp3", title="Fishing at dawn", found_by="enclosure")]
+    assert good[0].audio == [
+        AudioRef(url="https://nightshift.example/audio/1.mp3", title="Fishing at dawn", found_by="enclosure")
+    ]
     # A plain guid is not a link, although RSS calls an unmarked guid a permalink.
     assert good[0].url is None
     assert articles[-1] is good[0]  # the older item comes last
@@ -112,7 +118,9 @@ def test_local_feed_resolves_enclosures_to_local_paths(tmp_path):
         </channel></rss>"""
     )
     (article,) = read_feed(feed.read_bytes(), str(feed))
-    assert article.audio == [AudioRef(url=str(tmp_path / "audio" / "one.mp3"), segment=(30.0, 90.0), title="One", found_by="enclosure")]
+    assert article.audio == [
+        AudioRef(url=str(tmp_path / "audio" / "one.mp3"), segment=(30.0, 90.0), title="One", found_by="enclosure")
+    ]
     assert article.date is None
 
 
@@ -167,7 +175,9 @@ def test_looks_like_feed():
     assert looks_like_feed(read("podcast_rss.xml"))
     assert looks_like_feed(read("news_atom.xml"))
     assert looks_like_feed(read("malformed_rss.xml"))
-    assert looks_like_feed(b'<?xml version="1.0"?>\n<!-- hi -->\n<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"/>')
+    assert looks_like_feed(
+        b'<?xml version="1.0"?>\n<!-- hi -->\n<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"/>'
+    )
     assert not looks_like_feed(read("news_page.html"))
     assert not looks_like_feed(read("seed_article.txt"))
     assert not looks_like_feed(b"ID3\x04\x00\x00\x00\x00\x00\x00")
@@ -186,7 +196,7 @@ def test_show_notes_labelled_plain_text_are_stripped_of_their_html():
     # feedparser labels media:description text/plain, whatever it holds.
     item = (
         "<item><title>Ep 3</title><guid>ep3</guid>"
-        '<media:description>&lt;ul&gt;&lt;li&gt;The ferry&lt;/li&gt;&lt;li&gt;The tides&lt;br clear=all&gt;&lt;/li&gt;&lt;/ul&gt;</media:description>'
+        "<media:description>&lt;ul&gt;&lt;li&gt;The ferry&lt;/li&gt;&lt;li&gt;The tides&lt;br clear=all&gt;&lt;/li&gt;&lt;/ul&gt;</media:description>"
         '<enclosure url="https://e.example/3.mp3" type="audio/mpeg" length="1"/></item>'
     )
     (article,) = read_feed(_rss(item), FEED_URL)
@@ -222,10 +232,14 @@ def test_a_transcript_in_another_language_is_not_used_in_place_of_recognition():
 
 @pytest.mark.parametrize("encoding", ["utf-32-le", "utf-32-be"])
 def test_utf32_feeds_with_a_bom(encoding):
-    data = _rss(
-        "<item><title>Épisode 6</title><guid>ep6</guid>"
-        '<enclosure url="https://e.example/6.mp3" type="audio/mpeg" length="1"/></item>'
-    ).decode().replace('encoding="UTF-8"', 'encoding="UTF-32"')
+    data = (
+        _rss(
+            "<item><title>Épisode 6</title><guid>ep6</guid>"
+            '<enclosure url="https://e.example/6.mp3" type="audio/mpeg" length="1"/></item>'
+        )
+        .decode()
+        .replace('encoding="UTF-8"', 'encoding="UTF-32"')
+    )
     raw = ("\ufeff" + data).encode(encoding)
     assert looks_like_feed(raw)
     (article,) = read_feed(raw, FEED_URL)

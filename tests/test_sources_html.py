@@ -128,7 +128,10 @@ def test_lists_and_line_breaks_become_separate_words():
     </article></body></html>"""
     article = read_html_article(html, "https://example.org/tides")
     assert article.title == "Tide times"
-    assert "High water at Port Alderney is at six in the morning on Saturday. Low water follows at noon on Saturday." in article.paragraphs
+    assert (
+        "High water at Port Alderney is at six in the morning on Saturday. Low water follows at noon on Saturday."
+        in article.paragraphs
+    )
     assert "A tide table printed from the harbour office." in article.paragraphs
     assert "Boots that can get wet up to the knee." in article.paragraphs
 

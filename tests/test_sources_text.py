@@ -82,9 +82,7 @@ def test_hard_wrapped_lines_are_joined_and_long_lines_are_paragraphs():
         "The ferry left at nine and\n"
         "reached Skerrow at a quarter\n"
         "past ten, a well-\n"
-        "known crossing.\n\n"
-        + "A" * 120 + " first long line.\n"
-        + "B" * 120 + " second long line.\n"
+        "known crossing.\n\n" + "A" * 120 + " first long line.\n" + "B" * 120 + " second long line.\n"
     )
     article = read_text_article(text, "report.txt")
     assert article.title == "Harbour report"

@@ -115,7 +115,7 @@ def test_html_transcripts_are_refused_because_they_have_no_times():
         (b"Welcome to the show", "application/x-subrip", "malformed SRT"),
         (b"Welcome to the show", "text/vtt", "malformed WebVTT"),
         (b'{"segments": [', "application/json", "malformed JSON"),
-        (b'{"version": "1.0.0"}', "application/json", "no \"segments\" list"),
+        (b'{"version": "1.0.0"}', "application/json", 'no "segments" list'),
         (b'{"segments": [{"body": "no times"}]}', "application/json", "no segments with times"),
         (b"", "application/srt", "has no text"),
         (b"WEBVTT\n\n00:00.000 --> 00:01.000\n<v Marta></v>\n", "text/vtt", "has no text"),

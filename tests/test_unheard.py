@@ -53,6 +53,7 @@ def test_skipped_speech_is_recognised_again_and_merged(first_half_minute):
     recovered = [w for s in recovery.segments if not any(s is k for k in kept) for w in s.words]
     assert all(7.5 <= w.start < 16.5 for w in recovered)
     assert recovery.words == len(recovered) >= len(skipped) - 2
+
     def norm(words):
         return [w.word.strip(" ,.").lower() for w in words]
 

@@ -95,9 +95,7 @@ def _read_variables(f: BinaryIO, path: Path) -> Variables:
 
     version = unpack("<I")
     if version != _BINARY_VERSION:
-        raise ModelError(
-            f"{path}: CTranslate2 binary format version {version}; only version {_BINARY_VERSION} can be converted"
-        )
+        raise ModelError(f"{path}: CTranslate2 binary format version {version}; only version {_BINARY_VERSION} can be converted")
     spec = string()
     if spec != "WhisperSpec":
         raise ModelError(f"{path}: a {spec or 'unnamed'} model, not Whisper")

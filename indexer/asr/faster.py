@@ -68,7 +68,9 @@ class FasterWhisperEngine:
                 download_root=str(cache_dir / "models" / "hub"),
             )
         except Exception as e:  # faster-whisper raises bare RuntimeError/OSError/HF errors here
-            raise ModelError(f"cannot load model {self.model_id}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from e
+            raise ModelError(
+                f"cannot load model {self.model_id}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+            ) from e
         # Memory, not speed: see features.py, _encode_one_at_a_time and SampleOneCandidateAtATime. These
         # replace private attributes of WhisperModel, so pyproject.toml pins the faster-whisper versions tested.
         self._model.feature_extractor = BlockwiseFeatureExtractor.like(self._model.feature_extractor)
@@ -150,9 +152,7 @@ class SampleOneCandidateAtATime:
     def generate(self, features, prompts, **options):
         n = options.get("num_hypotheses", 1)
         sampling = (
-            options.get("beam_size") == 1
-            and options.get("sampling_topk", 1) != 1
-            and options.get("sampling_temperature", 1) != 0
+            options.get("beam_size") == 1 and options.get("sampling_topk", 1) != 1 and options.get("sampling_temperature", 1) != 0
         )
         if n == 1 or not sampling or options.get("asynchronous") or options.get("return_logits_vocab"):
             return self._model.generate(features, prompts, **options)

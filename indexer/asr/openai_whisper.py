@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from .. import align
+from ..audio import SAMPLE_RATE
 from ..errors import ModelError
 from ..models import Segment, Word
-from ..audio import SAMPLE_RATE
 from .base import ChunkResult, DecodeOptions
 from .convert import INSTALL_HINT, cached_openai_checkpoint
 from .vad import CutTimeline, keep_speech

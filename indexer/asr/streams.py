@@ -90,7 +90,11 @@ def recognise_joined(
     for samples in files:
         # VAD hears the file with the pause after it, as in the stream: at the very end of audio it
         # cannot tell a pause from the end of speech, and lets speech run on to it.
-        found = [(start, min(end, len(samples))) for start, end in speech_ranges(np.concatenate([samples, silence])) if start < len(samples)]
+        found = [
+            (start, min(end, len(samples)))
+            for start, end in speech_ranges(np.concatenate([samples, silence]))
+            if start < len(samples)
+        ]
         ranges.append((position / rate, (position + len(samples)) / rate))
         speech.append([(start / rate, end / rate) for start, end in found])
         for start, end in found:
@@ -105,7 +109,9 @@ def recognise_joined(
         per_file: list[list] = [[] for _ in files]
     else:
         with trimming():
-            result = engine.transcribe_chunk(np.concatenate(pieces), language=language, options=dataclasses.replace(options, vad=False))
+            result = engine.transcribe_chunk(
+                np.concatenate(pieces), language=language, options=dataclasses.replace(options, vad=False)
+            )
             timeline = cut_timeline(kept)
             heard = [align.restore_cut_silences(segment, timeline) for segment in result.segments]
         per_file = align.split_stream(heard, ranges)
@@ -126,4 +132,11 @@ def recognise_joined(
     return transcripts
 
 
-__all__ = ["JOIN_PAUSE_SECONDS", "MAX_UNHEARD_SECONDS", "MIN_STREAM_SECONDS", "can_join", "group_into_streams", "recognise_joined"]
+__all__ = [
+    "JOIN_PAUSE_SECONDS",
+    "MAX_UNHEARD_SECONDS",
+    "MIN_STREAM_SECONDS",
+    "can_join",
+    "group_into_streams",
+    "recognise_joined",
+]

@@ -159,7 +159,9 @@ class Transcriber:
                 try:
                     audio_hash = audio.file_hash(path)
                     # Recognised alone is as good an answer as recognised joined.
-                    cached = self.cache.get(self._key(audio_hash, None)) or self.cache.get(self._key(audio_hash, None, joined=True))
+                    cached = self.cache.get(self._key(audio_hash, None)) or self.cache.get(
+                        self._key(audio_hash, None, joined=True)
+                    )
                 except Exception as e:
                     future.set_exception(e)
                     continue
@@ -245,16 +247,19 @@ class Transcriber:
         segments: list[Segment] = []
         with self._lock:
             self.recognitions += 1
-        with tqdm(
-            total=round(total, 1) if total else None,
-            unit="s",
-            unit_scale=False,
-            desc=path.name[:30],
-            file=sys.stderr,
-            disable=not progress or None,  # None: only on a terminal
-            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]",
-            leave=False,
-        ) as bar, trimming():
+        with (
+            tqdm(
+                total=round(total, 1) if total else None,
+                unit="s",
+                unit_scale=False,
+                desc=path.name[:30],
+                file=sys.stderr,
+                disable=not progress or None,  # None: only on a terminal
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]",
+                leave=False,
+            ) as bar,
+            trimming(),
+        ):
             recognised = self._recognise_chunks(engine, audio.chunks(path, time_range), bar)
             language = self.language
             decoded_until = start
@@ -294,7 +299,9 @@ class Transcriber:
                 bar.update(max(0.0, chunk_end - offset - heard_until))
             # Speech the engine skipped inside the chunk, recognised again alone (indexer.unheard).
             recovery = recover_unheard(
-                samples, found, lambda piece: list(engine.transcribe_chunk(piece, language=language, options=self.options).segments)
+                samples,
+                found,
+                lambda piece: list(engine.transcribe_chunk(piece, language=language, options=self.options).segments),
             )
             with progress_lock:
                 self.unheard_stretches += recovery.stretches

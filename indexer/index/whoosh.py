@@ -29,11 +29,11 @@ from whoosh.reading import ReaderClosed
 from whoosh.searching import Searcher
 from whoosh.util.filelock import try_for
 
-from ..errors import IndexUnavailableError, NoIndexError, QueryError
+from .. import soundalike
 from ..align import join_words
+from ..errors import IndexUnavailableError, NoIndexError, QueryError
 from ..models import HeardAt, Segment, Source, SourceKind, Word
 from ..normalise import EDGE_PUNCTUATION, normalising_analyzer
-from .. import soundalike
 from .backend import Changes, Lookup, Match, StoredWord
 
 logger = logging.getLogger("indexer")

@@ -597,9 +597,7 @@ class Fetcher:
         user_origin_public: Optional[bool] = None  # resolved lazily, only if a user URL redirects
         for _ in range(self.options.max_redirects + 1):
             if previous is not None:
-                user_origin_public = self._check_redirect(
-                    hop, previous, url, found_in, user_origin_public
-                )
+                user_origin_public = self._check_redirect(hop, previous, url, found_in, user_origin_public)
             # An encoded audio stream would make Content-Length useless for the up-front size check;
             # other bodies are decoded here, a bounded block at a time, so only these two are asked for.
             headers = {"Accept-Encoding": "identity" if kind == "audio" else "gzip, deflate"}
@@ -692,7 +690,9 @@ class Fetcher:
                 )
             return user_origin_public
         if urlsplit(hop).scheme.lower() not in _FETCHABLE_SCHEMES:
-            raise UnsafeURLError(f"refused {redact_url(hop)} (redirected from {redact_url(previous)}): only http and https are fetched")
+            raise UnsafeURLError(
+                f"refused {redact_url(hop)} (redirected from {redact_url(previous)}): only http and https are fetched"
+            )
         if self.options.allow_private:
             return user_origin_public
         if user_origin_public is None:

@@ -19,7 +19,8 @@ from ..errors import ArticleError
 from ..models import Article
 from .embeds import find_embedded_audio, looks_like_html, parse_media_fragment
 from .fetch import is_url
-from .text import collapse_whitespace as _clean, format_datetime, parse_datetime, title_from_location
+from .text import collapse_whitespace as _clean
+from .text import format_datetime, parse_datetime, title_from_location
 
 logger = logging.getLogger("indexer")
 

@@ -29,9 +29,30 @@ _MAX_TITLE = 200
 _HEADER_BLOCKS = 4
 _DATE_LABELS = {"published", "updated", "posted", "last", "on", "at", "date"}
 _MONTHS = {
-    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
-    "january", "february", "march", "april", "june", "july", "august", "september", "october",
-    "november", "december",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "may",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
+    "january",
+    "february",
+    "march",
+    "april",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
 }
 
 
@@ -141,11 +162,7 @@ def _is_counter(token: str) -> bool:
 def _is_label(line: str) -> bool:
     """A UI word or two: short, no sentence punctuation, no digits."""
     words = line.split()
-    return (
-        len(words) <= 3
-        and len(line) <= 30
-        and not any(character in ".,;:!?\"“”" or character.isdigit() for character in line)
-    )
+    return len(words) <= 3 and len(line) <= 30 and not any(character in '.,;:!?"“”' or character.isdigit() for character in line)
 
 
 def _blocks(lines: list[str]) -> list[list[str]]:

@@ -59,7 +59,9 @@ def _psycopg():
         import psycopg
         import psycopg_pool
     except ImportError as e:
-        raise IndexUnavailableError(f"a PostgreSQL index needs psycopg and psycopg_pool: pip install 'indexer[postgres]' ({e})") from e
+        raise IndexUnavailableError(
+            f"a PostgreSQL index needs psycopg and psycopg_pool: pip install 'indexer[postgres]' ({e})"
+        ) from e
     return psycopg, psycopg_pool
 
 
@@ -236,7 +238,14 @@ def _passages(source: Source, changes: Changes):
             stored = [StoredWord.of(w, alias_at.get(i)).dump() for i, w in enumerate(segment.words)]
             aliases = " ".join(alias_at.values())
             yield (
-                source.id, seq, "audio", _text(source.title), _text(segment.text), segment.start, segment.end, _json(stored),
+                source.id,
+                seq,
+                "audio",
+                _text(source.title),
+                _text(segment.text),
+                segment.start,
+                segment.end,
+                _json(stored),
                 _text(aliases),
             )
     if source.id in changes.articles:
@@ -273,8 +282,16 @@ def _search(conn, query: str, limit: int, kind: Optional[SourceKind]) -> list[Ma
     match, rank, leaves = tsquery.compile(conn, query)
     rows = conn.execute(
         _SEARCH.format(kind="AND kind = %(kind)s" if kind else ""),
-        {"match": match, "rank": rank, "kind": kind, "limit": limit, "headline": HEADLINE, "whole": WHOLE,
-         "fits": SNIPPET_CHARS, "normalisation": RANK_NORMALISATION},
+        {
+            "match": match,
+            "rank": rank,
+            "kind": kind,
+            "limit": limit,
+            "headline": HEADLINE,
+            "whole": WHOLE,
+            "fits": SNIPPET_CHARS,
+            "normalisation": RANK_NORMALISATION,
+        },
     ).fetchall()
     spoken = {w.word for row in rows for w in _words(row[5])} | {w.alias for row in rows for w in _words(row[5]) if w.alias}
     matcher = _Matcher(leaves, _word_forms(conn, sorted(spoken)))
@@ -373,8 +390,10 @@ def _mark_prefixes(headline: str, matcher: _Matcher) -> str:
     """ts_headline marks stems; words matched by a prefix of their unstemmed form are marked here."""
     if not matcher.prefixes:
         return headline
-    return _WORD.sub(lambda m: m.group(0) if m.group(0).startswith("**") or not matcher.prefix_matches(m.group(0))
-                     else f"**{m.group(0)}**", headline)
+    return _WORD.sub(
+        lambda m: m.group(0) if m.group(0).startswith("**") or not matcher.prefix_matches(m.group(0)) else f"**{m.group(0)}**",
+        headline,
+    )
 
 
 def _mark_alias_match(text: str, words: list[StoredWord], matcher: _Matcher) -> Optional[str]:
@@ -383,5 +402,5 @@ def _mark_alias_match(text: str, words: list[StoredWord], matcher: _Matcher) -> 
         if word.alias and matcher.matches(word.alias, "B"):
             at = text.find(word.word)
             if at >= 0:
-                return f"{text[:at]}**{word.word}** ({word.alias}){text[at + len(word.word):]}"
+                return f"{text[:at]}**{word.word}** ({word.alias}){text[at + len(word.word) :]}"
     return None

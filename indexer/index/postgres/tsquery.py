@@ -24,7 +24,9 @@ ID_FIELDS = ("kind", "source_id")
 DEFAULT_WEIGHTS = "AB"  # a bare word searches the text and the name aliases, as Whoosh's MultifieldParser
 UNSTEMMED = "D"
 
-_TOKEN = re.compile(r'\s*(?:(?P<open>\()|(?P<close>\))|(?P<phrase>"[^"]*")|(?P<field>[A-Za-z_]\w*):(?=[^\s])|(?P<word>[^\s()"]+))')
+_TOKEN = re.compile(
+    r'\s*(?:(?P<open>\()|(?P<close>\))|(?P<phrase>"[^"]*")|(?P<field>[A-Za-z_]\w*):(?=[^\s])|(?P<word>[^\s()"]+))'
+)
 _LEXEME = re.compile(r"'(?:[^']|'')*'")
 
 
