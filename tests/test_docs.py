@@ -52,3 +52,13 @@ def test_every_command_and_option_has_help():
         for param in command.params:
             if isinstance(param, click.Option):
                 assert param.help, f"{name} {param.opts}"
+
+
+def test_the_readme_layout_names_every_module():
+    layout = (ROOT / "README.md").read_text().split("## Layout", 1)[1].split("\n## ", 1)[0]
+    package = ROOT / "indexer"
+    names = [p.name for p in package.iterdir() if p.suffix == ".py" and p.stem not in ("__init__", "__main__")]
+    names += [f"{p.name}/" for p in package.iterdir() if p.is_dir() and (p / "__init__.py").exists()]
+    for sub in ("sources", "asr", "index"):
+        names += [p.name for p in (package / sub).iterdir() if p.suffix == ".py" and p.stem != "__init__"]
+    assert [name for name in names if f"`{name}`" not in layout] == []
