@@ -59,7 +59,7 @@ def test_unheard_speech_is_the_longest_stretch_of_speech_no_word_covers():
         segments = [Segment(words[0].start, words[-1].end, "x", words) for words in runs]
         return round(align.unheard_speech(speech, segments), 3)
 
-    # Session 9's skipped join: words stop at 6.56 s of a file VAD hears speech in until 8.6 s.
+    # The skipped join in "Joined streams" (bench/RESULTS.md): words stop at 6.56 s of a file VAD hears speech in until 8.6 s.
     assert unheard([(0.0, 8.6)], _words(0.26, 6.56)) == 1.54
     # A pause inside speech (VAD bridges pauses under 2 s) is mostly covered by the slack either side.
     assert unheard([(0.0, 8.0)], _words(0.0, 3.0), _words(4.8, 8.1)) == 0.8

@@ -244,7 +244,7 @@ def test_a_folder_of_short_files_is_recognised_several_to_a_stream(tmp_path, sen
 
 
 def test_a_file_whose_speech_a_stream_lost_is_recognised_alone(tmp_path, sentence_clips, sentences, caplog, monkeypatch):
-    # Whisper once jumped over 20 words at a join between two files (bench/RESULTS.md, session 9),
+    # Whisper once jumped over 20 words at a join between two files (bench/RESULTS.md, "Joined streams"),
     # and cannot be made to do so on demand: here each stream loses the real engine's words of its
     # last 4 seconds of speech, as whole segments.
     index = Index(tmp_path / "index", cache_dir=tmp_path / "cache", workers=2)
