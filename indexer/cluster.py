@@ -137,7 +137,7 @@ def recognise_on_worker(plugin_name: str, payload: AudioPayload, time_range, lan
 class ClusterTranscriber(Transcriber):
     """A :class:`~indexer.asr.Transcriber` whose recognitions run on a Dask cluster.
 
-    The cache is asked first, in this process, as for local recognition; :meth:`prefetch` sends a
+    The cache is asked first, in this process, as for local recognition; :meth:`start_in_background` sends a
     whole batch at once, so every worker is busy, and a bar shows files done / sent.
     """
 

@@ -85,7 +85,7 @@ class Ingester:
         # Audio sources transcribed and not yet written, by id: (source, transcript, input name).
         self._unwritten: dict[str, tuple[Source, Transcript, str]] = {}
         # Pages read ahead of their turn (with the URL they came from) and embedded audio downloaded
-        # ahead, so that a batch's audio is recognised in the background (see _prefetch).
+        # ahead, so that a batch's audio is recognised in the background (see _start_short_audio).
         self._pages: dict[str, tuple[Article, Optional[str]]] = {}
         self._media: dict[str, Path] = {}
 

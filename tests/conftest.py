@@ -65,6 +65,27 @@ def ffmpeg(*args: str) -> None:
     subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", *args], check=True)
 
 
+def hls_stream(clip: Path, folder: Path) -> None:
+    """``clip`` as a VOD HLS stream in ``folder``: audio.m3u8 and 6-second AAC segments."""
+    ffmpeg(
+        "-i",
+        str(clip),
+        "-c:a",
+        "aac",
+        "-b:a",
+        "48k",
+        "-f",
+        "hls",
+        "-hls_time",
+        "6",
+        "-hls_playlist_type",
+        "vod",
+        "-hls_segment_filename",
+        str(folder / "seg%d.ts"),
+        str(folder / "audio.m3u8"),
+    )
+
+
 @pytest.fixture(scope="session")
 def clip(tmp_path_factory) -> Path:
     """The first 18 s of the sample as WAV: short real speech for format and error tests."""
@@ -186,3 +207,17 @@ def url_audio(tmp_path, shared_cache, sample_index_dir):
     assert report.ok, report.failures
     yield index_dir, cache, origin
     origin.stop()
+
+
+@pytest.fixture
+def site():
+    """A web server on 127.0.0.1 serving the routes a test puts in ``site.routes``."""
+    from .test_articles import Site, make_handler
+
+    site = Site()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(site))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    site.url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield site
+    server.shutdown()
+    server.server_close()

@@ -6,29 +6,15 @@ served by a loopback HTTP server.
 
 from __future__ import annotations
 
-import threading
-from http.server import ThreadingHTTPServer
-
 import pytest
 
 from indexer import Index
 from indexer.asr import Transcriber
 
-from .conftest import ffmpeg
-from .test_articles import Site, make_handler, page
+from .conftest import ffmpeg, hls_stream
+from .test_articles import page
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def site():
-    site = Site()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(site))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    site.url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield site
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -37,23 +23,7 @@ def clips(tmp_path_factory, clip):
     ffmpeg("-i", str(clip), "-b:a", "48k", str(folder / "clip.mp3"))
     ffmpeg("-i", str(clip), "-t", "9", "-b:a", "48k", str(folder / "first.mp3"))
     ffmpeg("-i", str(clip), "-ss", "9", "-b:a", "48k", str(folder / "second.mp3"))
-    ffmpeg(
-        "-i",
-        str(clip),
-        "-c:a",
-        "aac",
-        "-b:a",
-        "48k",
-        "-f",
-        "hls",
-        "-hls_time",
-        "6",
-        "-hls_playlist_type",
-        "vod",
-        "-hls_segment_filename",
-        str(folder / "seg%d.ts"),
-        str(folder / "audio.m3u8"),
-    )
+    hls_stream(clip, folder)
     return folder
 
 
@@ -100,14 +70,14 @@ def test_a_batch_of_pages_recognises_their_audio_ahead_and_downloads_it_once(
     tmp_path, site, clips, use_shared_cache, monkeypatch
 ):
     started: list[list[str]] = []
-    original = Transcriber.prefetch
+    original = Transcriber.start_in_background
 
     def recording(self, paths):
         paths = list(paths)
         started.append([path.name for path in paths])
         return original(self, paths)
 
-    monkeypatch.setattr(Transcriber, "prefetch", recording)
+    monkeypatch.setattr(Transcriber, "start_in_background", recording)
     site.routes["/one"] = html('<audio controls src="/media/first.mp3"></audio>', "First half")
     site.routes["/two"] = html('<audio controls src="/media/second.mp3"></audio>', "Second half")
     for name in ("first.mp3", "second.mp3"):

@@ -4,31 +4,15 @@ from __future__ import annotations
 
 import gzip
 import json
-import threading
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 import indexer
 from indexer.cli import cli
 
-from .test_articles import Site, make_handler
-
 DATA = Path(__file__).parent / "data"
 CORPUS = DATA / "corpus" / "pages"
-
-
-@pytest.fixture
-def site():
-    site = Site()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(site))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    site.url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield site
-    server.shutdown()
-    server.server_close()
 
 
 VTT = "WEBVTT\n\n00:00:01.000 --> 00:00:03.500\nWelcome aboard.\n\n00:00:04.000 --> 00:00:06.000\nThe ferry leaves at six.\n"

@@ -6,8 +6,6 @@ recorded player page; HLS is real: playlists and segments made by FFmpeg from th
 
 from __future__ import annotations
 
-import threading
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -17,19 +15,8 @@ from indexer.errors import SourceError
 from indexer.sources.fetch import Fetched, Fetcher
 from indexer.sources.players import download_hls, identify, resolve
 
-from .conftest import ffmpeg
-from .test_articles import Site, make_handler
-
-
-@pytest.fixture
-def site():
-    site = Site()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(site))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    site.url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield site
-    server.shutdown()
-    server.server_close()
+from .conftest import hls_stream
+from .test_articles import Site
 
 
 @pytest.fixture
@@ -42,23 +29,7 @@ def fetcher(tmp_path):
 def hls(tmp_path_factory, clip) -> Path:
     """The sample clip as a VOD HLS stream: master playlist, audio playlist, 6-second AAC segments."""
     folder = tmp_path_factory.mktemp("hls")
-    ffmpeg(
-        "-i",
-        str(clip),
-        "-c:a",
-        "aac",
-        "-b:a",
-        "48k",
-        "-f",
-        "hls",
-        "-hls_time",
-        "6",
-        "-hls_playlist_type",
-        "vod",
-        "-hls_segment_filename",
-        str(folder / "seg%d.ts"),
-        str(folder / "audio.m3u8"),
-    )
+    hls_stream(clip, folder)
     (folder / "master.m3u8").write_text(
         '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=900000,CODECS="avc1.4d401f,mp4a.40.2"\nhigh/video.m3u8\n'
         '#EXT-X-STREAM-INF:BANDWIDTH=64000,CODECS="mp4a.40.2"\naudio.m3u8\n'
