@@ -30,7 +30,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, cast
 
 from . import audio
 from .asr import Engine, Transcriber, load_engine
@@ -38,6 +38,9 @@ from .audio import TimeRange
 from .errors import IndexerError
 from .models import Transcript
 from .paths import default_cache_dir
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 logger = logging.getLogger("indexer")
 
@@ -115,7 +118,8 @@ def recognise_on_worker(plugin_name: str, payload: AudioPayload, time_range, lan
     """Runs on a worker: the file's transcript as a dict, or None when the worker cannot see the file."""
     from distributed import get_worker
 
-    engine = get_worker().plugins[plugin_name].engine
+    # The plugin registered under that name is an EnginePlugin (_plugin_class); distributed types it as WorkerPlugin.
+    engine = cast(Any, get_worker().plugins[plugin_name]).engine
     with tempfile.TemporaryDirectory(prefix="indexer-") as scratch:
         if payload.data is not None:
             path = Path(scratch) / (Path(payload.path).name or "audio")
@@ -160,8 +164,9 @@ class ClusterTranscriber(Transcriber):
         self.spec = EngineSpec(self.engine_name, self.model, device, self.requested_workers, engine_factory)
         self.connect_timeout = connect_timeout
         self._client = None
-        self._remote: dict[tuple[str, Optional[tuple]], object] = {}
-        self._bar = None
+        # (path, time range) -> (the distributed Future of its recognition, the file's hash)
+        self._remote: dict[tuple[str, Optional[tuple]], tuple[Any, str]] = {}
+        self._bar: Optional[tqdm] = None
         self._bar_lock = threading.Lock()
 
     @property

@@ -251,7 +251,7 @@ class Ingester:
         if fetching.is_url(name):
             location, span = parse_media_fragment(name)
             # The name decides the size cap: audio may be gigabytes, a page should not be.
-            expected = "audio" if classify.by_name(urlsplit(location).path) == "audio" else "page"
+            expected: fetching.FetchKind = "audio" if classify.by_name(urlsplit(location).path) == "audio" else "page"
             fetched = self._download(location, kind=expected, found_in=None)
             location = fetching.redact_url(location)
             local, final_url = fetched.path, fetched.url
@@ -281,7 +281,7 @@ class Ingester:
             url = str(Path(url).expanduser().resolve())
         return AudioRef(url=url, segment=span)
 
-    def _download(self, url: str, *, kind: str, found_in: Optional[str]) -> fetching.Fetched:
+    def _download(self, url: str, *, kind: fetching.FetchKind, found_in: Optional[str]) -> fetching.Fetched:
         """Fetch with a byte-count progress bar on stderr (on a terminal, when progress is on)."""
         from tqdm import tqdm
 
@@ -450,6 +450,7 @@ class Ingester:
     def _publisher_transcript(self, ref: AudioRef, article: Article, fetched_from: Optional[str]) -> tuple[Source, Transcript]:
         from .sources.transcripts import read_publisher_transcript
 
+        assert ref.transcript_url is not None  # _embedded_audio calls this only for a reference with one
         fetching.check_reference(ref.transcript_url, fetched_from)
         fetched = self.fetcher.fetch(ref.transcript_url, kind="transcript", found_in=fetched_from)
         transcript = read_publisher_transcript(

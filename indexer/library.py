@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
 
 from . import audio
 from .asr import DEFAULT_ENGINE, DecodeOptions, Engine, Transcriber
@@ -114,7 +114,7 @@ class Index:
         self.path = _index_location(path) if path else default_index()
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self._text = TextIndex(self.path)  # opens nothing yet; a postgresql:// URL is a PostgreSQL index
-        settings = dict(
+        settings: dict[str, Any] = dict(
             engine=engine,
             model=model,
             language=language,

@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import datetime
 import json
-from typing import TextIO
+from typing import Protocol
 
 from .models import Transcript
+
+
+class TextOut(Protocol):
+    """Where a writer writes: any text stream (a file, stdout, io.StringIO, the CLI's terminal-safe wrapper)."""
+
+    def write(self, text: str, /) -> int: ...
 
 
 class TranscriptWriter:
     extension: str
 
-    def write(self, transcript: Transcript, out: TextIO) -> None:
+    def write(self, transcript: Transcript, out: TextOut) -> None:
         raise NotImplementedError
 
 
 class WriteTXT(TranscriptWriter):
     extension = "txt"
 
-    def write(self, transcript: Transcript, out: TextIO) -> None:
+    def write(self, transcript: Transcript, out: TextOut) -> None:
         for segment in transcript:
             print(segment.text.strip(), file=out)
 
@@ -29,7 +35,7 @@ class WriteJSON(TranscriptWriter):
 
     extension = "json"
 
-    def write(self, transcript: Transcript, out: TextIO) -> None:
+    def write(self, transcript: Transcript, out: TextOut) -> None:
         document = {
             "source_id": transcript.source_id,
             "language": transcript.language,
@@ -56,7 +62,7 @@ class WriteJSON(TranscriptWriter):
 class WriteSRT(TranscriptWriter):
     extension = "srt"
 
-    def write(self, transcript: Transcript, out: TextIO) -> None:
+    def write(self, transcript: Transcript, out: TextOut) -> None:
         import srt
 
         subtitles = [
@@ -69,7 +75,7 @@ class WriteSRT(TranscriptWriter):
 class WriteVTT(TranscriptWriter):
     extension = "vtt"
 
-    def write(self, transcript: Transcript, out: TextIO) -> None:
+    def write(self, transcript: Transcript, out: TextOut) -> None:
         import webvtt
 
         captions = webvtt.WebVTT()

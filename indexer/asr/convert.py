@@ -24,8 +24,8 @@ import re
 import struct
 import tempfile
 import time
+from io import BufferedIOBase
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 
@@ -77,7 +77,7 @@ def read_ct2_model(path: Path) -> Variables:
         raise ModelError(f"{path}: not a CTranslate2 model file ({e})") from e
 
 
-def _read_variables(f: BinaryIO, path: Path) -> Variables:
+def _read_variables(f: BufferedIOBase, path: Path) -> Variables:
     def unpack(fmt: str) -> int:
         size = struct.calcsize(fmt)
         data = f.read(size)
@@ -113,7 +113,8 @@ def _read_variables(f: BinaryIO, path: Path) -> Variables:
         if array.nbytes != num_bytes:
             raise ValueError(f"{name}: {num_bytes} bytes for shape {shape}")
         # Read straight into the array: no second copy of a model that may be gigabytes.
-        if f.readinto(memoryview(array.reshape(-1)).cast("B")) != num_bytes:
+        # numpy's stubs declare ndarray.__buffer__ only for Python >= 3.12; it is a buffer on every version.
+        if f.readinto(memoryview(array.reshape(-1)).cast("B")) != num_bytes:  # type: ignore[arg-type]
             raise ValueError("truncated")
         if type_id == _BFLOAT16:
             array = (array.astype("<u4") << 16).view("<f4")

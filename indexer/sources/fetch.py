@@ -602,7 +602,7 @@ class Fetcher:
             # other bodies are decoded here, a bounded block at a time, so only these two are asked for.
             headers = {"Accept-Encoding": "identity" if kind == "audio" else "gzip, deflate"}
             validated = cached is not None and cached.final_url == hop
-            if validated:
+            if validated and cached is not None:  # validated implies cached; the check is for mypy
                 # Validators describe the final resource, so they go only to the hop that served it.
                 if cached.etag:
                     headers["If-None-Match"] = cached.etag

@@ -10,7 +10,7 @@ import json
 import logging
 import re
 from html import unescape
-from typing import Iterator, Optional, Union
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Union, cast
 
 import lxml.etree
 import lxml.html
@@ -21,6 +21,9 @@ from .embeds import find_embedded_audio, looks_like_html, parse_media_fragment
 from .fetch import is_url
 from .text import collapse_whitespace as _clean
 from .text import format_datetime, parse_datetime, title_from_location
+
+if TYPE_CHECKING:
+    from trafilatura.settings import Document
 
 logger = logging.getLogger("indexer")
 
@@ -75,7 +78,7 @@ def read_html_article(html: Union[str, bytes], location: str) -> Article:
     if tree is None:
         raise ArticleError(f"{location}: not an HTML page with article text")
 
-    options = dict(
+    options: dict[str, Any] = dict(
         url=url,
         include_comments=False,  # reader comments are not the article
         include_tables=True,
@@ -88,7 +91,8 @@ def read_html_article(html: Union[str, bytes], location: str) -> Article:
         # back captions, sidebars and teasers more often than text (bench/RESULTS.md, "Real pages").
         fast=True,
     )
-    document = trafilatura.bare_extraction(tree, with_metadata=True, **options)
+    # A Document unless as_dict=True; trafilatura's annotation has no overloads to say so.
+    document = cast("Optional[Document]", trafilatura.bare_extraction(tree, with_metadata=True, **options))
     if document is None or document.body is None:
         raise ArticleError(f"{location}: no article text found in the page")
     body = document.body
@@ -96,7 +100,7 @@ def read_html_article(html: Union[str, bytes], location: str) -> Article:
         # On a short page trafilatura's fallback returns all the text there is, navigation links
         # included, in one block. Precision mode keeps only the article, or nothing when the page
         # has none.
-        strict = trafilatura.bare_extraction(tree, favor_precision=True, **options)
+        strict = cast("Optional[Document]", trafilatura.bare_extraction(tree, favor_precision=True, **options))
         if strict is None or strict.body is None or not (strict.text or "").strip():
             raise ArticleError(f"{location}: no article text found in the page (only navigation or page furniture)")
         body = strict.body

@@ -207,9 +207,9 @@ def _date_line(line: str) -> Optional[Tuple[datetime, bool]]:
     line = " ".join(words)
     if len(line) > 40 or len(line.split()) > 7 or not any(c.isdigit() for c in line):
         return None
-    words = {word.strip(".,").lower() for word in line.split()}
+    bare = {word.strip(".,").lower() for word in line.split()}
     has_year = any(len(word) == 4 and word.isdigit() for word in line.replace(",", " ").replace("-", " ").split())
-    if not (words & _MONTHS or has_year or line.count("-") == 2 or line.count("/") == 2):
+    if not (bare & _MONTHS or has_year or line.count("-") == 2 or line.count("/") == 2):
         return None
     return parse_datetime(line, fuzzy=False)
 

@@ -31,7 +31,7 @@ from .. import __version__
 from ..cli import clock
 from ..errors import NotFoundError, QueryError
 from ..library import Index
-from ..models import Hit, Source, Transcript, source_json
+from ..models import Hit, Source, SourceKind, Transcript, source_json
 from ..sources.fetch import Fetcher, is_url
 from ..writers import WRITERS, get_writer
 from . import present
@@ -41,7 +41,7 @@ HERE = Path(__file__).resolve().parent
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 PAGE_SIZE = 20
 MAX_LIMIT = 1000
-KINDS = ("audio", "article")
+KINDS: tuple[SourceKind, ...] = ("audio", "article")  # a kind from a query string is checked against these
 # Scripts and styles only from this server, never inline: a paragraph that slipped through escaping
 # still could not run. Audio may come from the URLs it was ingested from.
 CONTENT_SECURITY_POLICY = (
@@ -67,7 +67,7 @@ class ReadOnlyIndex:
         self._index = index
         self._lock = threading.Lock()
 
-    def search(self, query: str, *, limit: int, kind: Optional[str]) -> list[Hit]:
+    def search(self, query: str, *, limit: int, kind: Optional[SourceKind]) -> list[Hit]:
         with self._lock:
             return self._index.search(query, limit=limit, kind=kind)
 

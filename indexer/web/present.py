@@ -6,12 +6,12 @@ words cost most of its page."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Optional, Sequence
 from urllib.parse import quote
 
 from markupsafe import Markup, escape
 
-from ..models import Hit, Segment, Source
+from ..models import Hit, Segment, Source, Word
 from ..sources.fetch import is_url
 
 
@@ -114,7 +114,7 @@ def arrange_sources(sources: list[Source]) -> tuple[list[ArticleEntry], list[Sou
 def word_spans(segment: Segment) -> Markup:
     """A segment's words as ``<span class="w" data-s=START data-e=END>word</span>``, text escaped; a
     segment without word times (a publisher's transcript) is one span."""
-    timed = segment.words or [None]
+    timed: Sequence[Optional[Word]] = segment.words or [None]
     spans = []
     for word in timed:
         start, end, text = (word.start, word.end, word.word) if word else (segment.start, segment.end, segment.text)
