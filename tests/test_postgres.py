@@ -155,3 +155,9 @@ def test_nul_characters_neither_break_a_write_nor_a_search(postgres_url):
         index.write([odd], articles={odd.id: Article(title=odd.title, location="/odd", paragraphs=["Harbour\x00 cranes"])})
         assert [h.text for h in index.search("harbour\x00")] == ["Harbour cranes"]
         assert index.source("article-nul").title == "Odd title"
+
+
+def test_an_articles_paragraphs_and_a_transcripts_stored_words_read_back(index):
+    assert index.article(STORY.id).paragraphs == ARTICLE.paragraphs
+    words = index.backend.stored_words(EPISODE.id)
+    assert [[w.word for w in segment] for segment in words] == [[w.word for w in s.words] for s in TRANSCRIPT.segments]

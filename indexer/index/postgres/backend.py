@@ -165,6 +165,22 @@ class PostgresBackend:
             for start, end, text, words in rows
         ]
 
+    def stored_words(self, source_id: str) -> list[list[StoredWord]]:
+        rows = self._run(
+            lambda conn: conn.execute(
+                "SELECT words FROM passages WHERE source_id = %s AND kind = 'audio' ORDER BY seq", (source_id,)
+            ).fetchall()
+        )
+        return [[StoredWord.load(w) for w in words or []] for (words,) in rows]
+
+    def paragraphs(self, source_id: str) -> list[str]:
+        rows = self._run(
+            lambda conn: conn.execute(
+                "SELECT text FROM passages WHERE source_id = %s AND kind = 'article' ORDER BY seq", (source_id,)
+            ).fetchall()
+        )
+        return [text for (text,) in rows]
+
     def search(self, query: str, *, limit: int, kind: Optional[SourceKind] = None) -> list[Match]:
         psycopg, _ = _psycopg()
         try:
