@@ -126,7 +126,7 @@ def test_a_hits_play_button_plays_from_its_jump_in_time(browser, server, audio_i
     hits = httpx.get(server + "api/search", params={"q": "troops", "kind": "audio"}).json()
     assert hits
     open_page(browser, server + "?q=troops")
-    buttons = browser.find_elements("css selector", "button.play")
+    buttons = browser.find_elements("css selector", "li.hit.audio button.play")  # not heard_at's
     assert [float(b.get_attribute("data-start")) for b in buttons] == [h["start"] for h in hits]
     target, hit = buttons[-1], hits[-1]  # not the first: the player must seek, not just start
     assert hit["start"] > 10
