@@ -294,6 +294,18 @@ def test_serve_on_another_address_warns_on_stderr(article_index):
         process.wait(timeout=30)
 
 
+def test_connections_send_without_waiting_for_acks():
+    # Responses go out in two writes; on a kept-alive connection Nagle's algorithm would hold the
+    # second until the browser's delayed ACK, ~40 ms a request. Accepted sockets inherit the option.
+    from indexer.web.server import _bind
+
+    sock = _bind("127.0.0.1", 0)
+    try:
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    finally:
+        sock.close()
+
+
 def test_serve_on_a_port_in_use_is_one_error_line(article_index):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
