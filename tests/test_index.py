@@ -326,3 +326,56 @@ def test_a_missing_or_truncated_index_file_is_one_clear_error(tmp_path, damage):
         with TextIndex(directory) as index, pytest.raises(IndexUnavailableError) as raised:
             read(index)
         assert str(directory) in str(raised.value) and "\n" not in str(raised.value)
+
+
+LEAN_TEXTS = [
+    "The harbour holds 14 boats and fourteen cranes.",
+    "Thirty-eight million litres of water; 38 million liters more.",
+    "O'Brien said the U.S. harbor colour was grey, the color of rain.",
+    "Ushakov replied that the troops were running late.",
+    "She ran 3.5 km on the 1st of May, up 14% on April.",
+]
+LEAN_QUERIES = [
+    "harbour", "harbor", "14", "fourteen", "litres", "liters", "38 million", '"thirty eight million"', "colour",
+    "color", "OBrien", "O'Brien", "U.S.", "troop", "run", "first", "percent", "3.5", "ushakov OR harbour",
+    "boats AND cranes", "water NOT rain", "grey",
+]
+
+
+def test_leaving_out_needless_norm_clauses_finds_the_same(tmp_path, monkeypatch):
+    # The Whoosh backend drops a word's norm clause where it can match nothing the text clause
+    # does not; every query must find exactly what the whole query finds.
+    from indexer.index import whoosh
+
+    index = TextIndex(tmp_path / "ix")
+    segments = [segment(text, 10.0 * k) for k, text in enumerate(LEAN_TEXTS)]
+    index.write([EPISODE], transcripts={EPISODE.id: Transcript(segments=segments, language="en", duration=60.0)})
+    index.write([STORY], articles={STORY.id: Article(title=STORY.title, location=STORY.location, paragraphs=LEAN_TEXTS)})
+    lean = {q: [(h.source_id, h.start, h.end, h.snippet, h.match) for h in index.search(q, limit=20)] for q in LEAN_QUERIES}
+    monkeypatch.setattr(whoosh, "_lean", lambda query, reader: query)
+    whole = {q: [(h.source_id, h.start, h.end, h.snippet, h.match) for h in index.search(q, limit=20)] for q in LEAN_QUERIES}
+    for q in LEAN_QUERIES:
+        assert sorted(lean[q], key=repr) == sorted(whole[q], key=repr), q
+    assert all(whole[q] for q in ("14", "fourteen", "litres", "liters", "colour", "OBrien", "troop")), whole
+    index.close()
+
+
+def test_a_plain_word_is_searched_in_one_field_and_a_normalised_one_in_both(tmp_path):
+    from whoosh.query import Term
+
+    from indexer.index import whoosh
+
+    backend = whoosh.WhooshBackend(tmp_path / "ix")
+    index = TextIndex(backend=backend)
+    segments = [segment(text, 10.0 * k) for k, text in enumerate(LEAN_TEXTS)]
+    index.write([EPISODE], transcripts={EPISODE.id: Transcript(segments=segments, language="en", duration=60.0)})
+    with backend._index().searcher() as searcher:
+
+        def fields(q: str) -> set[str]:
+            leaves = whoosh._lean(backend._parse(q), searcher.reader()).leaves()
+            return {leaf.fieldname for leaf in leaves if isinstance(leaf, Term)}
+
+        assert "norm" not in fields("boats")
+        assert "norm" in fields("fourteen")  # "14" is indexed as "fourteen" in norm only
+        assert "norm" in fields("14")
+    index.close()

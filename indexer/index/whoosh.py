@@ -16,6 +16,7 @@ import pickle
 import re
 import struct
 import threading
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Optional, TypeVar
 
@@ -91,6 +92,11 @@ def _schema() -> Schema:
         # where any word was heard differently; searched with text.
         aliases=TEXT(analyzer=normalising_analyzer(), phrase=True),
         **_aligned_fields(),
+        # The norm terms a document has that its text terms lack ("fourteen" for "14"). Where no
+        # document has a query word's term here, the word's norm clause matches only what its text
+        # clause matches and is left out of the search (_lean). Only in indexes created with it: an
+        # older index's documents never filled it.
+        norm_only=KEYWORD(scorable=False),
         start=NUMERIC(float, stored=True),
         end=NUMERIC(float, stored=True),
         seq=NUMERIC(int, stored=True),
@@ -419,6 +425,15 @@ def _record(searcher: Searcher, source_id: str) -> Optional[Source]:
     return _load_record(stored) if stored else None
 
 
+def _records(searcher: Searcher, source_ids: set[str]) -> dict[str, Source]:
+    """The records of ``source_ids`` that exist, in one query (one lookup each cost ~1.5 ms)."""
+    if not source_ids:
+        return {}
+    query = And([Term("doc_type", RECORD), Or([Term("source_id", s) for s in sorted(source_ids)])])
+    found = (hit.fields() for hit in searcher.search(query, limit=None, scored=False))
+    return {stored["source_id"]: _load_record(stored) for stored in found}
+
+
 def _load_record(stored: dict) -> Source:
     return Source.from_dict(json.loads(stored["record"]))
 
@@ -450,6 +465,7 @@ def _apply(writer, changes: Changes) -> None:
                     words=[w.dump() for w in stored],
                     aliases=corrected_text(stored) if alias_at else "",
                     norm=segment.text,
+                    norm_only=_norm_only(segment.text),
                     pairs=soundalike.joined_pairs(w.word for w in segment.words),
                 )
         if source.id in changes.articles:
@@ -458,6 +474,7 @@ def _apply(writer, changes: Changes) -> None:
                 writer.add_document(
                     heard_at=[h.to_dict() for h in heard.get(seq, [])],
                     norm=paragraph,
+                    norm_only=_norm_only(paragraph),
                     doc_type=PARAGRAPH,
                     source_id=source.id,
                     kind="article",
@@ -468,14 +485,65 @@ def _apply(writer, changes: Changes) -> None:
                 )
 
 
+_NORM_ANALYZER = normalising_analyzer()
+_TEXT_ANALYZER = _stemming_analyzer()
+
+
+def _norm_only(text: str) -> str:
+    """The ``norm_only`` field's terms of a document's text."""
+    norm: set[str] = set()
+    plain: set[str] = set()
+    for word in text.split():  # no token spans a space: analysing word by word gives the same terms
+        n, p = _terms(word)
+        norm |= n
+        plain |= p
+    return " ".join(sorted(norm - plain))
+
+
+@lru_cache(maxsize=65536)
+def _terms(word: str) -> tuple[frozenset[str], frozenset[str]]:
+    return frozenset(t.text for t in _NORM_ANALYZER(word)), frozenset(t.text for t in _TEXT_ANALYZER(word))
+
+
 # -- searching helpers ----------------------------------------------------------------------------
 
 
 def _search(searcher: Searcher, query, limit: int) -> list[Match]:
     # The query's terms as indexed, prefixes expanded. Asking the collector for each hit's
     # matched terms instead (terms=True) made every query slower ("Index: search" in bench/RESULTS.md).
-    matched = _query_terms(query, searcher.reader())
-    return [match for match, _ in _matches(searcher, query, limit, matched)]
+    reader = searcher.reader()
+    matched = _query_terms(query, reader)
+    return [match for match, _ in _matches(searcher, _lean(query, reader), limit, matched)]
+
+
+def _lean(query, reader):
+    """``query`` without the norm clauses that can match nothing its text clauses do not.
+
+    A word's clauses are ``text:t OR norm:n OR aliases:n``; when ``n == t`` and no document holds
+    ``n`` in ``norm_only``, every document with ``norm:n`` also has ``text:t``. Scoring the same
+    postings twice made a frequent word's search about twice as slow ("Web page" in bench/RESULTS.md).
+    """
+    if "norm_only" not in reader.schema:
+        return query
+
+    def needless(clause, texts: set[str]) -> bool:
+        return (
+            isinstance(clause, Term)
+            and clause.fieldname == "norm"
+            and clause.text in texts
+            and reader.doc_frequency("norm_only", clause.text) == 0
+        )
+
+    def lean(node):
+        if not isinstance(node, Or):
+            return node
+        texts = {c.text for c in node.subqueries if isinstance(c, Term) and c.fieldname == "text"}
+        kept = [c for c in node.subqueries if not needless(c, texts)]
+        if len(kept) == len(node.subqueries):
+            return node
+        return Or(kept, boost=node.boost)
+
+    return query.accept(lean)
 
 
 def _matches(searcher: Searcher, query, limit: int, matched: set[tuple[str, str]]):
@@ -484,12 +552,11 @@ def _matches(searcher: Searcher, query, limit: int, matched: set[tuple[str, str]
     results = searcher.search(query, limit=limit, mask=Term("doc_type", RECORD))
     results.fragmenter = highlight.ContextFragmenter(maxchars=240, surround=60)
     results.formatter = _MarkFormatter()
-    records: dict[str, Optional[Source]] = {}
+    records = _records(searcher, {r["source_id"] for r in results if "source_id" in r})
+    records.update(_records(searcher, {a for s in records.values() for a in s.article_ids} - set(records)))
 
     def record(source_id: str) -> Optional[Source]:
-        if source_id not in records:
-            records[source_id] = _record(searcher, source_id)
-        return records[source_id]
+        return records.get(source_id)
 
     for result in results:
         if "text" not in result:
