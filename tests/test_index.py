@@ -379,3 +379,11 @@ def test_a_plain_word_is_searched_in_one_field_and_a_normalised_one_in_both(tmp_
         assert "norm" in fields("fourteen")  # "14" is indexed as "fourteen" in norm only
         assert "norm" in fields("14")
     index.close()
+
+
+def test_a_long_lived_index_shows_a_record_rewritten_after_it_searched(index):
+    # Hits' records are remembered per commit read; a newer commit must show the new record.
+    assert {h.title for h in index.search("Ushakov", kind="audio")} == {"Episode one"}
+    renamed = Source(**{**EPISODE.__dict__, "title": "Episode one, renamed"})
+    index.write([renamed])
+    assert {h.title for h in index.search("Ushakov", kind="audio")} == {"Episode one, renamed"}
