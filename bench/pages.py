@@ -90,6 +90,8 @@ def bench_batch(pages: int, seconds: float) -> None:
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+    from podcast import speech  # bench/podcast.py: the samples script's ffmpeg
+
     from indexer import Index, audio
 
     sample = HERE.parent / "samples" / "seed_article.mp3"
@@ -101,7 +103,7 @@ def bench_batch(pages: int, seconds: float) -> None:
     for i in range(count):
         subprocess.run(
             [
-                audio.ffmpeg_exe(),
+                speech.ffmpeg_exe(),
                 "-loglevel",
                 "error",
                 "-y",

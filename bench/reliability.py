@@ -74,7 +74,7 @@ def _wav_header(data_bytes: int, rate: int = 16000) -> bytes:
 
 
 def make_inputs(work: Path) -> dict[str, str]:
-    from indexer.audio import ffmpeg_exe
+    from podcast import speech  # bench/podcast.py: the samples script's ffmpeg
 
     inputs = {}
     zeros = work / "zeros.mp3"
@@ -98,7 +98,7 @@ def make_inputs(work: Path) -> dict[str, str]:
         whole = work / f"whole.{ext}"
         subprocess.run(
             [
-                ffmpeg_exe(),
+                speech.ffmpeg_exe(),
                 "-y",
                 "-loglevel",
                 "error",

@@ -234,9 +234,9 @@ def _overlap(whoosh: TextIndex, pg, queries: list[str]) -> float:
 def bench_ingest(work: Path, out: TextIO, clips: int = 8) -> dict:
     """The same folder of clips ingested locally (2 workers) and through a 2-process Dask cluster."""
     import distributed
+    from podcast import speech  # bench/podcast.py: the samples script's ffmpeg
 
     from indexer.asr import Transcriber
-    from indexer.audio import ffmpeg_exe
     from indexer.cluster import ClusterTranscriber
     from indexer.ingest import Ingester
     from indexer.sources.fetch import Fetcher
@@ -249,7 +249,7 @@ def bench_ingest(work: Path, out: TextIO, clips: int = 8) -> dict:
     for k in range(clips):
         subprocess.run(
             [
-                ffmpeg_exe(),
+                speech.ffmpeg_exe(),
                 "-y",
                 "-loglevel",
                 "error",
