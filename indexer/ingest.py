@@ -88,8 +88,10 @@ class Ingester:
         # ahead, so that a batch's audio is recognised in the background (see _start_short_audio).
         self._pages: dict[str, tuple[Article, Optional[str]]] = {}
         self._media: dict[str, Path] = {}
-        # The index-wide name lexicon (indexer.lexicon), read from the index when first needed.
+        # The index-wide name lexicon (indexer.lexicon), read from the index when first needed, and
+        # whether the index holds audio for an article's names to be looked for in.
         self._lexicon: Optional[set[str]] = None
+        self._audio_seen: Optional[bool] = None
 
     def ingest(self, inputs: Iterable[str], *, attach: Iterable[str] = ()) -> IngestReport:
         """Ingest every input; ``attach`` is audio (paths or URLs) embedded in each article given."""
@@ -375,7 +377,7 @@ class Ingester:
             guid=article.guid,
             audio_ids=[s.id for s in audio_sources],
         )
-        new_names = self._add_names(article)
+        new_names = self._add_names(article, with_audio=bool(audio_sources))
         aliases: dict[str, dict[int, list[tuple[int, str]]]] = {}
         heard_at: dict[int, list[HeardAt]] = {}
         for source in audio_sources:
@@ -407,6 +409,7 @@ class Ingester:
         The articles already indexed are read before the write that merges links: an article
         written meanwhile by another process gets its alignment when either is ingested again.
         """
+        self._audio_seen = True
         if transcript.origin != "asr":
             return {}, {}
         stored = self.index.source(source.id)
@@ -439,12 +442,23 @@ class Ingester:
                     self._lexicon |= lexicon.names(indexed.title, indexed.paragraphs)
         return self._lexicon
 
-    def _add_names(self, article: Article) -> set[str]:
-        """Add an article's names to the lexicon; returns those it did not hold yet."""
+    def _add_names(self, article: Article, *, with_audio: bool) -> set[str]:
+        """Add an article's names to the lexicon; returns those it did not hold yet.
+
+        Where there is no audio yet, nothing is read: the lexicon is read from the index, this
+        article included, when audio comes.
+        """
+        if self._lexicon is None and not with_audio and not self._holds_audio():
+            return set()
         known = self._names()
         new = lexicon.names(article.title, article.paragraphs) - known
         known |= new
         return new
+
+    def _holds_audio(self) -> bool:
+        if self._audio_seen is None:
+            self._audio_seen = any(s.kind == "audio" for s in self.index.sources())
+        return self._audio_seen
 
     def _named_elsewhere(
         self, names: set[str], *, skip: set[str]
