@@ -1,10 +1,13 @@
 """The names benchmark: are names, numbers and spellings found where they are spoken?
 
 Run as ``python bench/run.py names``. Ingests the evaluation set in ``bench/names/`` (made by
-``bench/names/make_names.py``; each case's truth says which sentence is spoken when) plus three
+``bench/names/make_names.py``; each case's truth says which sentence is spoken when, and may name
+another article, ingested after it, that spells its names without embedding its audio) plus three
 pairs of bad input (an article with unrelated audio, one in German, one with no text), twice: with
-the article alignment, and with the method it replaced (capitalised heard words spelled like an
-article name, no normal forms) as the baseline, in the same run.
+the article alignment and the index-wide name lexicon, and with the method they replaced
+(capitalised heard words spelled like an article name, no normal forms) as the baseline, in the
+same run. Cases marked ``held_out`` were added after the rules were tuned on the others; their
+figures are reported on their own too.
 
 A query finds a spoken occurrence when one of its audio hits is in that audio and jumps in within
 the sentence (1 s either side). An audio hit anywhere else is a false hit.
@@ -19,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from indexer import Index, alignment
+from indexer import Index, alignment, lexicon
 from indexer.index import whoosh as whoosh_backend
 
 NAMES = Path(__file__).resolve().parent / "names"
@@ -121,14 +124,16 @@ def heard_at_errors(index: Index, cases: list[dict]) -> list[float]:
 def baseline():
     """The method before alignment: no aligned spellings, no normal forms in search."""
     backend = whoosh_backend.WhooshBackend
-    align, fields, sounds = alignment.align, whoosh_backend.SEARCH_FIELDS, backend._sounds_like
+    align, fields, sounds, named = alignment.align, whoosh_backend.SEARCH_FIELDS, backend._sounds_like, lexicon.name_aliases
     alignment.align = lambda *args, **kwargs: alignment.Alignment()
     whoosh_backend.SEARCH_FIELDS = ("text", "aliases")
     backend._sounds_like = lambda *args, **kwargs: []  # type: ignore[method-assign]
+    lexicon.name_aliases = lambda *args, **kwargs: {}
     try:
         yield
     finally:
         alignment.align, whoosh_backend.SEARCH_FIELDS, backend._sounds_like = align, fields, sounds
+        lexicon.name_aliases = named
 
 
 @contextmanager
@@ -137,18 +142,23 @@ def new_method():
 
 
 def ingest_all(index: Index, cases: list[dict], work: Path) -> dict[str, float]:
-    """Ingest every case and the bad pairs; returns seconds spent ingesting and aligning."""
-    spent = {"ingest": 0.0, "align": 0.0}
-    real_align = alignment.align
+    """Ingest every case and the bad pairs; returns seconds spent ingesting, aligning and looking
+    for the lexicon's names."""
+    spent = {"ingest": 0.0, "align": 0.0, "lexicon": 0.0}
+    real_align, real_names = alignment.align, lexicon.name_aliases
 
-    def timed(*args, **kwargs):
-        started = time.perf_counter()
-        try:
-            return real_align(*args, **kwargs)
-        finally:
-            spent["align"] += time.perf_counter() - started
+    def timer(function, key):
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[key] += time.perf_counter() - started
 
-    alignment.align = timed
+        return timed
+
+    alignment.align = timer(real_align, "align")
+    lexicon.name_aliases = timer(real_names, "lexicon")
     try:
         started = time.perf_counter()
         for case in cases:
@@ -157,6 +167,10 @@ def ingest_all(index: Index, cases: list[dict], work: Path) -> dict[str, float]:
             report = index.ingest(str(page), audio=attach)
             if report.failures:
                 raise RuntimeError(f"{case['case']}: {report.failures}")
+            for other in case.get("also", []):  # an article that spells the case's names, not embedding its audio
+                report = index.ingest(str(NAMES / other))
+                if report.failures:
+                    raise RuntimeError(f"{other}: {report.failures}")
         by_name = {c["case"]: c for c in cases}
         bad = work / "bad"
         bad.mkdir(parents=True, exist_ok=True)
@@ -172,7 +186,7 @@ def ingest_all(index: Index, cases: list[dict], work: Path) -> dict[str, float]:
                 raise RuntimeError(f"{name}: {report.failures}")
         spent["ingest"] = time.perf_counter() - started
     finally:
-        alignment.align = real_align
+        alignment.align, lexicon.name_aliases = real_align, real_names
     return spent
 
 
@@ -206,6 +220,35 @@ def long_alignment_time(index: Index, cases: list[dict], hours: float, article_w
         alignment.align("", paragraphs, transcript)
         runs.append(time.perf_counter() - started)
     return min(runs), sum(len(s.words) for s in segments), count
+
+
+def long_lexicon_time(index: Index, cases: list[dict], hours: float, extra_names: int) -> tuple[float, int]:
+    """Seconds to look for the lexicon's names in a transcript of ``hours`` of speech (made as in
+    :func:`long_alignment_time`): the set's names plus ``extra_names`` invented ones, as a larger
+    index would hold. Returns (seconds, names)."""
+    import random
+
+    from indexer.models import Segment, Word
+
+    pieces = [index.transcript(s.id) for s in index.sources() if s.kind == "audio"]
+    segments, offset = [], 0.0
+    while offset < hours * 3600:
+        for piece in pieces:
+            for seg in piece.segments:
+                words = [Word(w.start + offset, w.end + offset, w.word, w.probability) for w in seg.words]
+                segments.append(Segment(seg.start + offset, seg.end + offset, seg.text, words))
+            offset += max(1.0, piece.segments[-1].end if piece.segments else 1.0)
+    names = {n for c in cases for n in c["names"]}
+    syllables = ["ka", "ro", "vel", "mir", "sz", "ten", "gor", "ula", "bre", "dok", "wic", "han", "ost", "lj", "ne"]
+    rng = random.Random(7)
+    while len(names) < extra_names:
+        names.add("".join(rng.choice(syllables) for _ in range(rng.randint(3, 4))).capitalize())
+    runs = []
+    for _ in range(3):
+        started = time.perf_counter()
+        lexicon.name_aliases(segments, names)
+        runs.append(time.perf_counter() - started)
+    return min(runs), len(names)
 
 
 def unheard_check(index: Index, cache: Path) -> tuple[int, int, int, float, float]:
@@ -258,6 +301,12 @@ def run(work: Path, quick: bool) -> str:
     ]
     unspoken = sorted({w for c in cases for w in c["unspoken"]} | set(NOWHERE))
     all_names = sorted({n for c in cases for n in c["names"]})
+    held_out = {str(NAMES / c["audio"]) for c in cases if c.get("held_out")}
+    held_unspoken = sorted({w for c in cases if c.get("held_out") for w in c["unspoken"]})
+
+    def split(occurrences: list[Occurrence]) -> tuple[list[Occurrence], list[Occurrence]]:
+        """(the tuned cases' occurrences, the held-out cases')."""
+        return [o for o in occurrences if o.audio not in held_out], [o for o in occurrences if o.audio in held_out]
 
     results = {}
     for label, mode in (("before", baseline), ("after", new_method)):
@@ -270,6 +319,9 @@ def run(work: Path, quick: bool) -> str:
                 "names": recall(index, names),
                 "numbers": recall(index, numbers),
                 "spellings": recall(index, spellings),
+                "tuned": [recall(index, split(found)[0]) for found in (names, numbers, spellings)],
+                "held_out": [recall(index, split(found)[1]) for found in (names, numbers, spellings)],
+                "false_held_out": false_hits(index, cases, held_unspoken),
                 "false_unspoken": false_hits(index, cases, unspoken),
                 "false_names": false_hits(index, cases, all_names),
                 "heard_at": heard_at_errors(index, cases),
@@ -287,17 +339,21 @@ def run(work: Path, quick: bool) -> str:
     unheard = unheard_check(long_index, work / "names-cache-unheard")
     hours = [1.0] if quick else [1.0, 3.0]
     long_times = {h: long_alignment_time(long_index, cases, h) for h in hours}
+    lexicon_times = [long_lexicon_time(long_index, cases, 1.0, size) for size in (0, 2000)]
 
     def pct(pair: tuple[int, int]) -> str:
         return f"{pair[0]}/{pair[1]} ({pair[0] / pair[1]:.0%})" if pair[1] else "-"
 
     b, a = results["before"], results["after"]
+    held_names = ", ".join(c["case"] for c in cases if c.get("held_out")) or "none"
     lines = [
-        "### names: the evaluation set in bench/names (7 cases, 2 TTS voices) + 3 bad-input pairs, tiny.en",
+        f"### names: the evaluation set in bench/names ({len(cases)} cases, 2 TTS voices) + 3 bad-input pairs, tiny.en",
         "",
-        "| measure | before (capitalised look-alikes) | after (alignment) |",
+        "| measure | before (capitalised look-alikes) | after (alignment, lexicon) |",
         "|---|---|---|",
         f"| spoken names found in audio | {pct(b['names'])} | {pct(a['names'])} |",
+        f"| ... in the {len(cases) - len(held_out)} cases the rules were tuned on | {pct(b['tuned'][0])} | {pct(a['tuned'][0])} |",
+        f"| ... held out ({held_names}) | {pct(b['held_out'][0])} | {pct(a['held_out'][0])} |",
     ]
     for shape in a["by_shape"]:
         lines.append(f"| ... {shape} | {pct(b['by_shape'][shape])} | {pct(a['by_shape'][shape])} |")
@@ -306,6 +362,9 @@ def run(work: Path, quick: bool) -> str:
         f"| spellings, either form, found in audio | {pct(b['spellings'])} | {pct(a['spellings'])} |",
         f"| false audio hits, words nowhere spoken ({len(unspoken)} queries) | {b['false_unspoken'][0]} | {a['false_unspoken'][0]} |",
         f"| false audio hits, name queries (wrong audio or time) | {b['false_names'][0]} | {a['false_names'][0]} |",
+        f"| held out: numbers, spellings found; false hits for its {len(held_unspoken)} unspoken names "
+        f"| {pct(b['held_out'][1])}, {pct(b['held_out'][2])}; {b['false_held_out'][0]} "
+        f"| {pct(a['held_out'][1])}, {pct(a['held_out'][2])}; {a['false_held_out'][0]} |",
     ]
     errors = a["heard_at"]
     within = sum(e <= TOLERANCE for e in errors)
@@ -315,11 +374,15 @@ def run(work: Path, quick: bool) -> str:
         f"| median heard_at start error | - | {statistics.median(finite) if finite else float('nan'):.2f} s |",
         f"| ingest of the set (recognition and model load included) | {b['spent']['ingest']:.1f} s | {a['spent']['ingest']:.1f} s |",
         f"| aligning in that ingest | - | {a['spent']['align'] * 1000:.0f} ms ({a['spent']['align'] / a['spent']['ingest']:.1%}) |",
+        f"| looking for the lexicon's names in that ingest | - | {a['spent']['lexicon'] * 1000:.0f} ms "
+        f"({a['spent']['lexicon'] / a['spent']['ingest']:.1%}) |",
     ]
     for h, (seconds, heard, written) in long_times.items():
         lines.append(
             f"| aligning a {h:g} h transcript ({heard} words) with a {written}-word article | - | {seconds * 1000:.0f} ms |"
         )
+    for seconds, size in lexicon_times:
+        lines.append(f"| looking for {size} lexicon names in a 1 h transcript | - | {seconds * 1000:.0f} ms |")
     files, stretches, recovered, spent, seconds = unheard
     lines.append(
         f"| skipped-speech guard over {files} files ({seconds:.0f} s of audio): stretches recognised again, words recovered, check time "
@@ -335,6 +398,7 @@ def run(work: Path, quick: bool) -> str:
     summary = (
         f"names: spoken names found {pct(b['names'])} -> {pct(a['names'])}; numbers {pct(b['numbers'])} -> {pct(a['numbers'])}; "
         f"spellings {pct(b['spellings'])} -> {pct(a['spellings'])}; false audio hits {a['false_unspoken'][0] + a['false_names'][0]}; "
-        f"heard_at within 1 s {within}/{len(errors)}; aligning 1 h: {one_hour * 1000:.0f} ms"
+        f"heard_at within 1 s {within}/{len(errors)}; aligning 1 h: {one_hour * 1000:.0f} ms; "
+        f"held out: names {pct(a['held_out'][0])}, false hits {a['false_held_out'][0]}"
     )
     return "\n".join(lines + ["", summary])

@@ -14,6 +14,7 @@ import os as _os
 # ~/.cache/Microsoft when it is imported, whatever $INDEXER_CACHE says; this must be set before.
 _os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
+from .alignment import Alignment, Correspondence, HeardParagraph, Stretch
 from .asr.base import DecodeOptions
 from .errors import (  # noqa: E402
     ArticleError,
@@ -38,14 +39,17 @@ from .models import Article, AudioRef, Hit, Segment, Source, Transcript, Word
 __version__ = "0.1.0"
 
 __all__ = [
+    "Alignment",
     "Article",
     "ArticleError",
     "AudioError",
     "AudioRef",
+    "Correspondence",
     "DecodeOptions",
     "Failure",
     "FeedError",
     "FetchError",
+    "HeardParagraph",
     "Hit",
     "Index",
     "IndexUnavailableError",
@@ -60,6 +64,7 @@ __all__ = [
     "Segment",
     "Source",
     "SourceError",
+    "Stretch",
     "Transcript",
     "UnsafeURLError",
     "Word",

@@ -20,12 +20,15 @@ quotes, unrelated audio (or another language) nowhere. Inside stretches, article
 heard words that differ give the index the article's spelling for the heard word
 (:attr:`Alignment.corrections`), and each paragraph that is spoken knows where
 (:meth:`Alignment.heard_at`).
+
+:class:`Alignment` is also what the library gives for an indexed pair (:meth:`indexer.Index.alignment`):
+its :class:`Correspondence` groups, :class:`Stretch` runs and :class:`HeardParagraph` spans.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Iterable, Optional, Sequence
 
 from .models import Segment, Transcript
@@ -48,10 +51,12 @@ _NUMBER_TAIL = re.compile(r"^[.,]\d")
 
 @dataclass(frozen=True)
 class ArticleWord:
-    """A word as the article writes it; ``paragraph`` is -1 for the title."""
+    """A word as the article writes it; ``paragraph`` is -1 for the title, ``position`` the word's
+    place in its paragraph (or the title), counting words split on white space from 0."""
 
     paragraph: int
     text: str
+    position: int = 0
 
 
 @dataclass(frozen=True)
@@ -69,15 +74,20 @@ class HeardWord:
 class Correspondence:
     """Article words and the heard words they align with, inside a confident stretch.
 
-    ``article`` is the article's spelling of the group (punctuation at its ends removed); ``heard``
-    the heard words as recognised. ``same`` is true when both normalise to the same tokens (``14`` and
-    ``fourteen``), false when the recogniser heard something else (``Ashikov`` for ``Ushakov``).
+    Attributes:
+      paragraph: the article paragraph of the words (-1: the title).
+      article: the article's spelling of the group (punctuation at its ends removed).
+      heard: the heard words as recognised, with their times and places in the transcript.
+      same: true when both normalise to the same tokens (``14`` and ``fourteen``), false when the
+        recogniser heard something else (``Ashikov`` for ``Ushakov``).
+      position: where the group's first word is in its paragraph (:attr:`ArticleWord.position`).
     """
 
     paragraph: int
     article: str
     heard: tuple[HeardWord, ...]
     same: bool
+    position: int = 0
 
     @property
     def start(self) -> float:
@@ -92,14 +102,78 @@ class Correspondence:
         """Whether the article spells this differently from what was heard (beyond case and punctuation)."""
         return _plain(self.article) != _plain(" ".join(w.text for w in self.heard))
 
+    def to_dict(self) -> dict:
+        return {
+            "paragraph": self.paragraph,
+            "position": self.position,
+            "article": self.article,
+            "heard": [{"word": w.text, "start": w.start, "end": w.end} for w in self.heard],
+            "same": self.same,
+        }
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """A confidently aligned run of the article (the rule in the module docstring).
+
+    Attributes:
+      first_paragraph, last_paragraph: the paragraphs it runs from and to (-1: the title).
+      article: the article's words in the stretch, as written.
+      heard: the heard words they align with, as recognised.
+      start, end: where in the audio, in seconds of the file's timeline.
+      tokens, exact: normalised article tokens in the stretch, and how many of them were heard exactly.
+    """
+
+    first_paragraph: int
+    last_paragraph: int
+    article: str
+    heard: str
+    start: float
+    end: float
+    tokens: int
+    exact: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class HeardParagraph:
+    """Where an article paragraph is spoken: ``aligned`` of its ``tokens`` lie in stretches."""
+
+    paragraph: int
+    start: float
+    end: float
+    aligned: int
+    tokens: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
 
 @dataclass
 class Alignment:
-    """How one article aligns with one transcript: the correspondences inside confident stretches."""
+    """How one article aligns with one transcript.
+
+    Attributes:
+      correspondences: every group of article words paired with heard words inside (or at the edges
+        of) confident stretches, in article order; :attr:`corrections` are those heard differently.
+      stretches: the confidently aligned runs, in article order; none when the audio neither reads
+        nor quotes the article.
+      article_tokens, aligned_tokens: the article's normalised tokens, and how many lie in stretches.
+      article_id, audio_id, audio: the pair's source ids and the audio's location, when the alignment
+        comes from the index (:meth:`indexer.Index.alignment`); empty otherwise.
+      embedded: whether the article embeds the audio (only such pairs are aligned when ingested).
+    """
 
     correspondences: list[Correspondence] = field(default_factory=list)
     article_tokens: int = 0
     aligned_tokens: int = 0
+    stretches: list[Stretch] = field(default_factory=list)
+    article_id: str = ""
+    audio_id: str = ""
+    audio: str = ""
+    embedded: bool = False
     # paragraph -> (aligned token count, token count, first start, last end)
     _paragraphs: dict[int, tuple[int, int, float, float]] = field(default_factory=dict, repr=False)
 
@@ -119,7 +193,32 @@ class Alignment:
         return start, end
 
     def paragraphs_heard(self) -> dict[int, tuple[float, float]]:
+        """Paragraph -> ``(start, end)`` for every paragraph that is spoken (the title left out)."""
         return {p: span for p in self._paragraphs if p >= 0 and (span := self.heard_at(p)) is not None}
+
+    @property
+    def heard(self) -> list[HeardParagraph]:
+        """The paragraphs that are spoken, in article order (the title left out): what ``heard_at``
+        on an article hit gives, with how much of each paragraph aligned."""
+        found = []
+        for p, (start, end) in sorted(self.paragraphs_heard().items()):
+            aligned, tokens = self._paragraphs[p][:2]
+            found.append(HeardParagraph(p, start, end, aligned, tokens))
+        return found
+
+    def to_dict(self) -> dict:
+        """The JSON form (``indexer align --json``)."""
+        return {
+            "article_id": self.article_id,
+            "audio_id": self.audio_id,
+            "audio": self.audio,
+            "embedded": self.embedded,
+            "article_tokens": self.article_tokens,
+            "aligned_tokens": self.aligned_tokens,
+            "heard_at": [h.to_dict() for h in self.heard],
+            "stretches": [s.to_dict() for s in self.stretches],
+            "words": [c.to_dict() for c in self.correspondences],
+        }
 
 
 def _plain(text: str) -> str:
@@ -127,9 +226,9 @@ def _plain(text: str) -> str:
 
 
 def article_words(title: str, paragraphs: Sequence[str]) -> list[ArticleWord]:
-    words = [ArticleWord(-1, w) for w in title.split()]
+    words = [ArticleWord(-1, w, k) for k, w in enumerate(title.split())]
     for p, paragraph in enumerate(paragraphs):
-        words.extend(ArticleWord(p, w) for w in paragraph.split())
+        words.extend(ArticleWord(p, w, k) for k, w in enumerate(paragraph.split()))
     return words
 
 
@@ -177,6 +276,7 @@ def align_words(written: Sequence[ArticleWord], heard: Sequence[HeardWord]) -> A
     confident = _confident(partner, exact)
     result.aligned_tokens = sum(confident)
     result._paragraphs = _paragraph_spans(written, heard, a_refs, b_refs, partner, confident)
+    result.stretches = _stretches(written, heard, a_refs, b_refs, partner, exact, confident)
     result.correspondences = _groups(written, heard, a_refs, b_refs, links, confident)
     return result
 
@@ -227,6 +327,35 @@ def _paragraph_spans(written, heard, a_refs, b_refs, partner, confident) -> dict
             aligned, end = aligned + 1, max(end, word.end)
         spans[p] = (aligned, total + 1, start, end)
     return {p: span for p, span in spans.items() if span[0]}
+
+
+def _stretches(written, heard, a_refs, b_refs, partner, exact, confident) -> list[Stretch]:
+    """The maximal runs of confident tokens (each starts and ends with an exact match, see :func:`_confident`)."""
+    found = []
+    i, n = 0, len(confident)
+    while i < n:
+        if not confident[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < n and confident[j + 1]:
+            j += 1
+        a_lo, a_hi = a_refs[i], a_refs[j]
+        b_lo, b_hi = b_refs[partner[i]], b_refs[partner[j]]
+        found.append(
+            Stretch(
+                first_paragraph=written[a_lo].paragraph,
+                last_paragraph=written[a_hi].paragraph,
+                article=" ".join(w.text for w in written[a_lo : a_hi + 1]),
+                heard=" ".join(w.text for w in heard[b_lo : b_hi + 1] if w.text),
+                start=heard[b_lo].start,
+                end=heard[b_hi].end,
+                tokens=j - i + 1,
+                exact=sum(exact[i : j + 1]),
+            )
+        )
+        i = j + 1
+    return found
 
 
 def _confident(partner: list[int], exact: list[bool]) -> list[bool]:
@@ -321,7 +450,7 @@ def _groups(written, heard, a_refs, b_refs, links, confident) -> list[Correspond
         article = " ".join(w.text for w in words).strip(_EDGE_PUNCTUATION)
         if article:
             same = all_equal or normal_forms(article) == tuple(f for h in heard_group for f in normal_forms(h.text))
-            found.append(Correspondence(words[0].paragraph, article, heard_group, same))
+            found.append(Correspondence(words[0].paragraph, article, heard_group, same, words[0].position))
     return found
 
 

