@@ -336,9 +336,28 @@ LEAN_TEXTS = [
     "She ran 3.5 km on the 1st of May, up 14% on April.",
 ]
 LEAN_QUERIES = [
-    "harbour", "harbor", "14", "fourteen", "litres", "liters", "38 million", '"thirty eight million"', "colour",
-    "color", "OBrien", "O'Brien", "U.S.", "troop", "run", "first", "percent", "3.5", "ushakov OR harbour",
-    "boats AND cranes", "water NOT rain", "grey",
+    "harbour",
+    "harbor",
+    "14",
+    "fourteen",
+    "litres",
+    "liters",
+    "38 million",
+    '"thirty eight million"',
+    "colour",
+    "color",
+    "OBrien",
+    "O'Brien",
+    "U.S.",
+    "troop",
+    "run",
+    "first",
+    "percent",
+    "3.5",
+    "ushakov OR harbour",
+    "boats AND cranes",
+    "water NOT rain",
+    "grey",
 ]
 
 
