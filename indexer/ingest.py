@@ -376,6 +376,7 @@ class Ingester:
             author=article.author,
             guid=article.guid,
             audio_ids=[s.id for s in audio_sources],
+            names=sorted(lexicon.names(article.title, article.paragraphs)),
         )
         new_names = self._add_names(article, with_audio=bool(audio_sources))
         aliases: dict[str, dict[int, list[tuple[int, str]]]] = {}
@@ -438,7 +439,11 @@ class Ingester:
         if self._lexicon is None:
             self._lexicon = set()
             for source in self.index.sources():
-                if source.kind == "article" and (indexed := self.index.article(source.id)) is not None:
+                if source.kind != "article":
+                    continue
+                if source.names is not None:
+                    self._lexicon |= set(source.names)
+                elif (indexed := self.index.article(source.id)) is not None:  # a record from before names
                     self._lexicon |= lexicon.names(indexed.title, indexed.paragraphs)
         return self._lexicon
 

@@ -205,6 +205,9 @@ class Source:
     guid: Optional[str] = None
     audio_ids: list[str] = field(default_factory=list)
     article_ids: list[str] = field(default_factory=list)
+    # An article's names (indexer.lexicon), kept so the index-wide lexicon is read from records, not
+    # from every article's text; None in records written before.
+    names: Optional[list[str]] = None
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -224,6 +227,7 @@ def source_json(source: Source) -> dict:
     """A source as ``sources --json`` prints it: ``audio`` instead of ``location`` for audio, and only
     the link list that applies to its kind."""
     data = source.to_dict()
+    data.pop("names")
     if source.kind == "audio":
         data["audio"] = data.pop("location")
         data.pop("audio_ids")

@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 from indexer import Index, lexicon
-from indexer.models import Segment, Word
+from indexer.index import TextIndex
+from indexer.models import Segment, Word, source_json
 
 from .conftest import SAMPLE_ARTICLE, SAMPLE_AUDIO, ffmpeg
 from .fakes import FakeEngine
@@ -102,3 +103,19 @@ def test_names_nobody_says_find_no_audio(tmp_path, quote):
     assert index.ingest(other, quote).ok
     for name in ("Peterhead", "Strachan", "Ushenko", "Przybylski"):
         assert index.search(name, kind="audio") == [], name
+
+
+def test_the_lexicon_is_read_from_the_articles_records(tmp_path, quote, monkeypatch):
+    # An ingest into a large archive reads every record, never every article's text.
+    index = open_index(tmp_path)
+    assert index.ingest(SAMPLE_ARTICLE, audio=[SAMPLE_AUDIO]).ok
+    article = next(s for s in index.sources() if s.kind == "article")
+    assert "Ushakov" in (article.names or [])
+    assert "names" not in [key for s in index.sources() for key in source_json(s)]
+
+    def unread(self, source_id):
+        raise AssertionError(f"read the text of {source_id}")
+
+    monkeypatch.setattr(TextIndex, "article", unread)
+    assert index.ingest(quote).ok  # nobody embeds it; the lexicon gives it the name
+    assert quote in audio_hits(index, "Ushakov")
