@@ -273,7 +273,8 @@ def _passages(source: Source, changes: Changes, heard: set[forms.HeardTerm]):
         for seq, segment in enumerate(changes.transcripts[source.id].segments):
             alias_at = dict(named.get(seq, []))
             stored = [StoredWord.of(w, alias_at.get(i)) for i, w in enumerate(segment.words)]
-            heard |= forms.heard_terms(stored)
+            sounds, terms = forms.heard(stored)
+            heard |= terms
             yield (
                 source.id,
                 seq,
@@ -285,7 +286,7 @@ def _passages(source: Source, changes: Changes, heard: set[forms.HeardTerm]):
                 _json([w.dump() for w in stored]),
                 _text(" ".join(alias_at.values())),
                 _text(forms.norm_vector(segment.text, corrected_text(stored) if alias_at else "")),
-                _text(forms.sounds_vector(stored)),
+                _text(sounds),
                 None,
             )
     if source.id in changes.articles:

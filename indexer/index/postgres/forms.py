@@ -9,7 +9,7 @@ tsvector literals written with the passage:
   (:func:`indexer.index.marks.corrected_text`). Query words are put in their normal forms by the same analyzer
   (:func:`normal_tokens`), so "14" and "fourteen" meet, and a phrase runs across an aliased word.
 - ``sounds``: a segment's heard words that could be sound-alike candidates, and its adjacent heard
-  words joined (:mod:`indexer.soundalike`), as ``~word`` lexemes; :func:`heard_terms` lists the same
+  words joined (:mod:`indexer.soundalike`), as ``~word`` lexemes; :func:`heard` also lists them
   for the lexicon table the fallback searches (``schema.MIGRATIONS``).
 """
 
@@ -22,7 +22,7 @@ from ... import soundalike
 from ...normalise import normalising_analyzer
 from ..backend import StoredWord
 
-__all__ = ["HeardTerm", "SOUND", "heard_terms", "normal_tokens", "norm_vector", "sounds_vector"]
+__all__ = ["HeardTerm", "SOUND", "heard", "normal_tokens", "norm_vector", "quote"]
 
 SOUND = "~"  # the prefix of heard-term lexemes: no PostgreSQL parser keeps it, so no query word meets one
 MAX_POSITION = 16383  # PostgreSQL's limit; a later word takes the last position
@@ -74,14 +74,12 @@ def _sound_terms(words: Sequence[StoredWord]) -> list[list[tuple[str, bool]]]:
     return terms
 
 
-def sounds_vector(words: Sequence[StoredWord]) -> str:
-    """The ``sounds`` tsvector literal of a segment: each term at its (first) word's position."""
-    return _vector([[[SOUND + term for term, _ in here] for here in _sound_terms(words)]])
-
-
-def heard_terms(words: Sequence[StoredWord]) -> set[HeardTerm]:
-    """The lexicon entries of a segment's heard words and pairs."""
-    return {HeardTerm(term, pair, _code(term)) for here in _sound_terms(words) for term, pair in here}
+def heard(words: Sequence[StoredWord]) -> tuple[str, set[HeardTerm]]:
+    """A segment's ``sounds`` tsvector literal (each term at its first word's position) and its
+    lexicon entries: its heard words and pairs, with their Metaphone codes."""
+    terms = _sound_terms(words)
+    vector = _vector([[[SOUND + term for term, _ in here] for here in terms]])
+    return vector, {HeardTerm(term, pair, _code(term)) for here in terms for term, pair in here}
 
 
 @lru_cache(maxsize=65536)

@@ -78,16 +78,9 @@ def _to_version_2(conn) -> None:
             for source_id, seq, kind, text, words in batch:
                 stored = [StoredWord.load(w) for w in words or []]
                 aliased = any(w.alias is not None for w in stored)
-                updates.append(
-                    (
-                        forms.norm_vector(text, corrected_text(stored) if aliased else ""),
-                        forms.sounds_vector(stored) if kind == "audio" else "",
-                        source_id,
-                        seq,
-                    )
-                )
-                if kind == "audio":
-                    terms |= forms.heard_terms(stored)
+                sounds, heard = forms.heard(stored) if kind == "audio" else ("", set())
+                updates.append((forms.norm_vector(text, corrected_text(stored) if aliased else ""), sounds, source_id, seq))
+                terms |= heard
             with conn.cursor() as cursor:
                 cursor.executemany("UPDATE passages SET norm = %s, sounds = %s WHERE source_id = %s AND seq = %s", updates)
             add_heard_terms(conn, terms)
