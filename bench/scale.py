@@ -7,6 +7,9 @@
   two frequent terms ANDed), p50/p95 of ``search(q, limit=10)`` warm, for Whoosh (``TextIndex``,
   built in one commit) and PostgreSQL (``TextIndex`` on a ``postgresql://`` URL, written 20 episodes per transaction), and
   how many of Whoosh's top 10 PostgreSQL also returns (its ranking differs: no IDF);
+* the sound-alike fallback: p50/p95 of queries for eligible words heard nowhere as written, either a
+  heard word with one vowel changed (found by sound) or a made-up word that sounds like nothing
+  heard (no hits: the lexicon lookup alone); and the size of PostgreSQL's lexicon of heard terms;
 * writers: the same episodes written by one process, then by four at once, into PostgreSQL;
 * ingest: one folder of short clips cut from the sample, ingested locally with two recognition
   workers and through a Dask cluster of two one-thread worker processes on this machine (the same
@@ -33,6 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Optional, TextIO
+
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -204,11 +209,17 @@ def bench_search(
             continue
         corpus = search.make_corpus(size)
         queries = {c: q for c, q in search.make_queries(corpus, per_class).items() if c in CLASSES}
+        sounds = sound_alike_queries(corpus, per_class)
         pg = TextIndex(url)
         row["pg"] = search._latencies(lambda q: pg.search(q, limit=10), queries)
+        row["pg_sounds"] = search._latencies(lambda q: pg.search(q, limit=10), sounds)
+        row["pg_sounds_found"] = _found(pg, sounds)
+        row["lexicon"] = lexicon_size(url)
         if directory is not None:
             whoosh = TextIndex(directory)
             row["whoosh"] = search._latencies(lambda q: whoosh.search(q, limit=10), queries)
+            row["whoosh_sounds"] = search._latencies(lambda q: whoosh.search(q, limit=10), sounds)
+            row["whoosh_sounds_found"] = _found(whoosh, sounds)
             row["top10_overlap"] = {c: _overlap(whoosh, pg, qs) for c, qs in queries.items()}
             whoosh.close()
             if not keep:
@@ -218,6 +229,46 @@ def bench_search(
         out.flush()
         rows.append(row)
     return rows
+
+
+def sound_alike_queries(corpus, per_class: int, seed: int = 0) -> dict[str, list[str]]:
+    """Eligible words heard nowhere as written: a heard word of 6+ letters with one vowel changed
+    ("near"), which the fallback finds by sound, and made-up words that sound like nothing heard ("none")."""
+    from indexer import soundalike
+
+    rng = np.random.default_rng([seed, corpus.size, 11])
+    heard = set(corpus.words)
+    near: list[str] = []
+    for k in rng.permutation(np.arange(corpus.n_stop, corpus.n_vocab)):
+        word = corpus.words[k]
+        vowels = [i for i, c in enumerate(word) if c in "aeiou" and 0 < i < len(word) - 1]
+        if len(word) < 6 or not vowels or corpus.df[k] == 0:
+            continue
+        at = vowels[int(rng.integers(len(vowels)))]
+        changed = word[:at] + ("o" if word[at] != "o" else "a") + word[at + 1 :]
+        if changed not in heard and soundalike.eligible(changed):
+            near.append(changed)
+        if len(near) == per_class:
+            break
+    none = ["".join(rng.choice(list("qxzjvk"), 7)) for _ in range(per_class)]
+    return {"near": near, "none": none}
+
+
+def _found(index, queries: dict[str, list[str]]) -> dict[str, float]:
+    """Share of the queries of each class that get a sound-alike hit."""
+    return {
+        c: round(statistics.fmean(any(h.match == "sounds-like" for h in index.search(q)) for q in qs), 2)
+        for c, qs in queries.items()
+    }
+
+
+def lexicon_size(url: str) -> dict:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        rows, pairs = conn.execute("SELECT count(*), count(*) FILTER (WHERE pair) FROM heard_terms").fetchone()
+        size = conn.execute("SELECT pg_total_relation_size('heard_terms')").fetchone()[0]
+    return {"terms": rows, "pairs": pairs, "bytes": size}
 
 
 def _overlap(whoosh: TextIndex, pg, queries: list[str]) -> float:
@@ -337,6 +388,20 @@ def report(rows: list[dict], writers: Optional[dict], ingest: Optional[dict], ou
         out.write(
             f"| {row['size']:,} | PostgreSQL | {row['pg_docs_per_s']:,.0f} | {row['pg_bytes'] / 1e6:,.0f} MB | "
             f"{_ms(p['rare'])} | {_ms(p['frequent'])} | {_ms(p['and_ff'])} | {overlap} |\n"
+        )
+    for row in rows:
+        lexicon = row["lexicon"]
+        out.write(
+            f"\nSound-alike fallback, {row['size']:,} segments (near: a heard word with a vowel changed; none: sounds like "
+            f"nothing heard): PostgreSQL near {_ms(row['pg_sounds']['near'])} ms (found {row['pg_sounds_found']['near']:.0%}), "
+            f"none {_ms(row['pg_sounds']['none'])} ms"
+            + (
+                f"; Whoosh near {_ms(row['whoosh_sounds']['near'])} ms (found {row['whoosh_sounds_found']['near']:.0%}), "
+                f"none {_ms(row['whoosh_sounds']['none'])} ms"
+                if "whoosh_sounds" in row
+                else ""
+            )
+            + f". Lexicon of heard terms: {lexicon['terms']:,} ({lexicon['pairs']:,} pairs), {lexicon['bytes'] / 1e6:,.0f} MB.\n"
         )
     if writers:
         out.write(

@@ -2,7 +2,8 @@
 normal forms both ways, transcript --spelling article and the sound-alike fallback.
 
 The sample article with its spoken rendition, heard by the fake engine (tests/fakes.py), which
-mishears "Ushakov" as "Ashikov" as tiny.en does. Real recognition of the names set: test_names.py.
+mishears "Ushakov" as "Ashikov" as tiny.en does, in each index backend (Whoosh and PostgreSQL).
+Real recognition of the names set: test_names.py.
 """
 
 from __future__ import annotations
@@ -22,12 +23,19 @@ from .fakes import FakeEngine
 MISHEARD = {"Ushakov": "Ashikov"}
 
 
+@pytest.fixture(params=["whoosh", "postgresql"])
+def location(request, tmp_path) -> str:
+    """Where the test's index lives: a directory, or the session PostgreSQL server's emptied database."""
+    return request.getfixturevalue("postgres_url") if request.param == "postgresql" else str(tmp_path / "index")
+
+
 @pytest.fixture
-def index(tmp_path) -> Index:
-    index = Index(tmp_path / "index", cache_dir=tmp_path / "cache", engine=FakeEngine(mishear=MISHEARD))
+def index(location, tmp_path):
+    index = Index(location, cache_dir=tmp_path / "cache", engine=FakeEngine(mishear=MISHEARD))
     report = index.ingest(SAMPLE_ARTICLE, audio=[SAMPLE_AUDIO])
     assert report.ok, report.failures
-    return index
+    yield index
+    index.close()
 
 
 def sentence(sentences: list[dict], opening: str) -> dict:
@@ -65,7 +73,7 @@ def test_spellings_are_found_either_way(index):
     assert index.search('"thousands of kilometres"', kind="audio")
 
 
-def test_the_transcript_in_the_articles_spelling(index, tmp_path):
+def test_the_transcript_in_the_articles_spelling(index, location):
     audio_id = index.search("Ushakov", kind="audio")[0].source_id
     heard, spelled = index.transcript(audio_id), index.transcript(audio_id, spelling="article")
     assert "Ushakov" not in heard.text and "Ashikov" in heard.text
@@ -77,7 +85,7 @@ def test_the_transcript_in_the_articles_spelling(index, tmp_path):
         index.transcript(audio_id, spelling="british")
 
     runner = CliRunner()
-    base = ["--index", str(tmp_path / "index")]
+    base = ["--index", location]
     out = runner.invoke(cli, [*base, "transcript", audio_id, "--spelling", "article", "--format", "json"])
     assert out.exit_code == 0, out.output
     words = [w for s in json.loads(out.output)["segments"] for w in s["words"]]
@@ -86,21 +94,21 @@ def test_the_transcript_in_the_articles_spelling(index, tmp_path):
     assert all("heard" not in w for s in json.loads(plain.output)["segments"] for w in s["words"])
 
 
-def test_the_cli_shows_where_a_paragraph_is_spoken_and_how_a_hit_matched(index, tmp_path):
-    out = CliRunner().invoke(cli, ["--index", str(tmp_path / "index"), "search", "Ushakov"])
+def test_the_cli_shows_where_a_paragraph_is_spoken_and_how_a_hit_matched(index, location):
+    out = CliRunner().invoke(cli, ["--index", location, "search", "Ushakov"])
     assert out.exit_code == 0, out.output
     assert "▶" in out.output and "in seed_article.mp3" in out.output
     assert "(article)" in out.output
 
 
-def test_audio_ingested_again_alone_keeps_its_articles_spelling(index, tmp_path):
-    again = Index(tmp_path / "index", cache_dir=tmp_path / "cache", engine=FakeEngine(mishear=MISHEARD))
-    assert again.ingest(SAMPLE_AUDIO).ok
-    assert {h.match for h in again.search("Ushakov", kind="audio")} == {"article"}
+def test_audio_ingested_again_alone_keeps_its_articles_spelling(index, location, tmp_path):
+    with Index(location, cache_dir=tmp_path / "cache", engine=FakeEngine(mishear=MISHEARD)) as again:
+        assert again.ingest(SAMPLE_AUDIO).ok
+        assert {h.match for h in again.search("Ushakov", kind="audio")} == {"article"}
 
 
-def test_a_name_no_article_spells_is_found_by_sound_below_other_hits(tmp_path):
-    index = Index(tmp_path / "index", cache_dir=tmp_path / "cache", engine=FakeEngine(mishear=MISHEARD))
+def test_a_name_no_article_spells_is_found_by_sound_below_other_hits(location, tmp_path):
+    index = Index(location, cache_dir=tmp_path / "cache", engine=FakeEngine(mishear=MISHEARD))
     assert index.ingest(SAMPLE_AUDIO).ok
     hits = index.search("Ushakov")
     assert hits and {h.match for h in hits} == {"sounds-like"}
@@ -108,6 +116,7 @@ def test_a_name_no_article_spells_is_found_by_sound_below_other_hits(tmp_path):
     # Common words are never matched by sound, and a word heard as written is matched as it is.
     assert index.search("troupes") == []  # sounds like the spoken "troops", but an English word
     assert {h.match for h in index.search("Kremlin")} == {"exact"}
+    index.close()
 
 
 def test_an_index_made_before_the_aligned_fields_gets_them_when_opened(tmp_path):

@@ -44,7 +44,7 @@ def test_the_schema_is_versioned_and_a_newer_one_is_refused(index, postgres_url)
     import psycopg
 
     with psycopg.connect(postgres_url) as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(LATEST,)]
+        assert conn.execute("SELECT max(version) FROM schema_version").fetchall() == [(LATEST,)]
         conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (LATEST + 1,))
     with TextIndex(postgres_url) as newer, pytest.raises(IndexUnavailableError, match="newer than this indexer|upgrade indexer"):
         newer.sources()
@@ -82,10 +82,18 @@ def test_the_query_language_becomes_one_tsquery(postgres_url):
     import psycopg
 
     with psycopg.connect(postgres_url) as conn:
-        match, _, _ = tsquery.compile(conn, '"red line" ushak* title:border OR kremlin NOT troops kind:audio')
-    assert match == (
-        "('red':AB <-> 'line':AB) & ('ushak':*ABD) & (('border':C) | ('kremlin':AB)) & (!('troop':AB)) & ('#kind:audio')"
+        compiled = tsquery.compile(conn, '"red line" ushak* title:border OR kremlin NOT troops kind:audio')
+    # A bare word or phrase: English stems in the text (A) or normal forms (B); a prefix also unstemmed (D).
+    assert compiled.match == (
+        "(('red':A <-> 'line':A) | ('red':B <-> 'line':B)) & ('ushak':*ABD)"
+        " & (('border':C) | (('kremlin':A) | ('kremlin':B))) & (!(('troop':A) | ('troop':B))) & ('#kind:audio')"
     )
+    with psycopg.connect(postgres_url) as conn:
+        numbers = tsquery.compile(conn, '14 OR "38 million"')
+    assert (
+        numbers.match == "(('14':A) | ('fourteen':B)) | (('38':A <-> 'million':A) | ('thirti':B <-> 'eight':B <-> 'million':B))"
+    )
+    assert numbers.headline == "('14':A) | ('38':A <-> 'million':A)"
 
 
 WRITER = """
@@ -161,3 +169,48 @@ def test_an_articles_paragraphs_and_a_transcripts_stored_words_read_back(index):
     assert index.article(STORY.id).paragraphs == ARTICLE.paragraphs
     words = index.backend.stored_words(EPISODE.id)
     assert [[w.word for w in segment] for segment in words] == [[w.word for w in s.words] for s in TRANSCRIPT.segments]
+
+
+def test_an_index_of_schema_1_says_so_when_read_and_migrates_on_the_next_write(postgres_url):
+    """Version 2 added normal forms, heard terms and heard_at; passages already stored get them too."""
+    import psycopg
+
+    from indexer.index.backend import StoredWord
+    from indexer.index.postgres import schema
+
+    from .test_index import segment
+
+    old = Source(id="audio-old", kind="audio", title="Old", location="/old.mp3", duration=30.0, language="en")
+    spoken = [segment("The harbor holds 14 boats.", 0.0), segment("Yury Ashikov replied.", 5.0), segment("I'm Angozia.", 9.0)]
+    with psycopg.connect(postgres_url) as conn:
+        conn.execute("CREATE TABLE schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+        conn.execute(schema.MIGRATIONS[0][1])
+        conn.execute("INSERT INTO schema_version (version) VALUES (1)")
+        conn.execute("INSERT INTO sources (id, kind, record) VALUES (%s, 'audio', %s)", (old.id, json.dumps(old.to_dict())))
+        for seq, said in enumerate(spoken):
+            # Version 1 kept an aligned article's spelling in the words and the spellings alone in `aliases`.
+            words = [StoredWord.of(w, "Ushakov" if w.word == "Ashikov" else None).dump() for w in said.words]
+            conn.execute(
+                "INSERT INTO passages (source_id, seq, kind, text, start_s, end_s, words, aliases)"
+                " VALUES (%s, %s, 'audio', %s, %s, %s, %s, %s)",
+                (old.id, seq, said.text, said.start, said.end, json.dumps(words), "Ushakov" if seq == 1 else ""),
+            )
+    with TextIndex(postgres_url) as index:
+        with pytest.raises(IndexUnavailableError, match="schema is version 1, this indexer's is 2: ingest once to migrate it"):
+            index.search("harbor")
+    with TextIndex(postgres_url) as index:
+        index.write([STORY], articles={STORY.id: ARTICLE})
+        (number,) = index.search("fourteen")
+        assert (number.source_id, number.match, number.start) == ("audio-old", "exact", 1.5) and "**14**" in number.snippet
+        (name,) = index.search("Ushakov", kind="audio")
+        assert name.match == "article" and "**Ashikov** (Ushakov)" in name.snippet and name.start == 5.5
+        assert [h.match for h in index.search("Ngozi")] == ["sounds-like"]
+        assert [h.kind for h in index.search("negotiators")] == ["article"]
+    with psycopg.connect(postgres_url) as conn:
+        assert [v for (v,) in conn.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2]
+
+
+def test_a_kind_or_source_id_in_the_query_filters_without_flattening_the_ranking(index):
+    plain = index.search("Ushakov OR troops")
+    filtered = index.search("(Ushakov OR troops) kind:audio")
+    assert [h.score for h in filtered] == [h.score for h in plain if h.kind == "audio"] and filtered[0].score > 0

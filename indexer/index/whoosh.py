@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import pickle
-import re
 import struct
 import threading
 import weakref
@@ -32,11 +31,12 @@ from whoosh.searching import Searcher
 from whoosh.util.filelock import try_for
 
 from .. import soundalike
-from ..align import join_words
 from ..errors import IndexUnavailableError, NoIndexError, QueryError
-from ..models import HeardAt, Segment, Source, SourceKind, Word
-from ..normalise import EDGE_PUNCTUATION, normalising_analyzer
+from ..models import HeardAt, Segment, Source, SourceKind
+from ..normalise import normalising_analyzer
+from . import marks
 from .backend import Changes, Lookup, Match, StoredWord
+from .marks import corrected_text
 
 logger = logging.getLogger("indexer")
 
@@ -128,12 +128,6 @@ def _add_aligned_fields(ix: FileIndex) -> None:
     for name, f in missing.items():
         writer.add_field(name, f)
     writer.commit()
-
-
-def corrected_text(words: list[StoredWord]) -> str:
-    """A segment's words with the article's spellings in place of what was heard (an empty alias
-    marks a heard word that is part of the previous word's spelling)."""
-    return " ".join(w.alias if w.alias is not None else w.word for w in words if w.alias != "")
 
 
 class SyncedStorage(FileStorage):
@@ -563,7 +557,7 @@ def _matches(searcher: Searcher, query, limit: int, matched: set[tuple[str, str]
         # A word heard differently and found under the aligned article's spelling (indexer.alignment).
         aliased = _alias_matches(result, matched)
         if aliased:
-            snippet = _mark_aliases(snippet if "**" in snippet else result["text"], aliased)
+            snippet = marks.mark_aliases(snippet if "**" in snippet else result["text"], aliased)
         elif "**" not in snippet:
             # Matched through a normal form ("14" for "fourteen") or the title: nothing marked yet.
             snippet = _mark_normal_forms(result["text"], matched) or snippet or result["text"][:240]
@@ -641,70 +635,19 @@ def _first_matched_word(result, matched: set[tuple[str, str]]) -> Optional[Store
 
 def _alias_matches(result, matched: set[tuple[str, str]]) -> list[tuple[str, str]]:
     """(heard, article spelling) of the words in an audio hit that matched only as the article spells them."""
-    found = []
-    normal = normalising_analyzer()
     words = [StoredWord.load(w) for w in result.get("words") or []]
-    for k, word in enumerate(words):
-        if not word.alias:
-            continue
-        spelled = {t.text for t in normal(word.alias)}
-        heard = word.word
-        for following in words[k + 1 :]:  # heard words that are part of this one's spelling
-            if following.alias != "":
-                break
-            heard += " " + following.word
-        if spelled == {t.text for t in normal(heard.replace(" ,", ","))}:
-            continue  # "14" for "fourteen": the same word, found through its normal form
-        if any(("aliases", t) in matched for t in spelled):
-            found.append((word.word, word.alias))
-    return found
-
-
-def _mark_aliases(snippet: str, aliased: list[tuple[str, str]]) -> str:
-    """The heard word marked and the article's spelling beside it: ``**Ashikov** (Ushakov)``."""
-    for heard, spelled in aliased:
-        word = heard.strip(EDGE_PUNCTUATION) or heard
-        pattern = re.compile(r"(?<!\w)(?:\*\*)?" + re.escape(word) + r"(?:\*\*)?(?!\w)")
-        snippet = pattern.sub(lambda _: f"**{word}** ({spelled})", snippet, count=1)
-    return snippet
+    return marks.alias_matches(words, lambda token: ("aliases", token) in matched)
 
 
 def _mark_sounds_like(result, alike: dict[str, str]) -> tuple[float, str]:
     """Jump-in and snippet of a sound-alike hit: the heard word (or pair) marked, the query word beside it."""
     words = [StoredWord.load(w) for w in result.get("words") or []]
-    plain = [soundalike.letters(w.word) for w in words]
-    marks: dict[int, tuple[int, str]] = {}  # first word index -> (word count, query word)
-    for k, word in enumerate(plain):
-        if word in alike:
-            marks.setdefault(k, (1, alike[word]))
-        elif k + 1 < len(plain) and word + plain[k + 1] in alike:
-            marks.setdefault(k, (2, alike[word + plain[k + 1]]))
-    if not marks:
-        return result["start"], result["text"][:240]
-    parts, k = [], 0
-    while k < len(words):
-        if k in marks:
-            count, query = marks[k]
-            heard = " ".join(w.word for w in words[k : k + count])
-            parts.append(f"**{heard}** (sounds like {query})")
-            k += count
-        else:
-            parts.append(words[k].word)
-            k += 1
-    return words[min(marks)].start, join_words(Word(0, 0, p, 0) for p in parts)
+    return marks.mark_sounds_like(words, result["start"], result["text"], alike)
 
 
 def _mark_normal_forms(text: str, matched: set[tuple[str, str]]) -> Optional[str]:
     """``text`` with the words marked whose normal forms the query matched (``14`` for "fourteen")."""
-    normal = normalising_analyzer()
-    marked, hit = [], False
-    for piece in re.split(r"(\s+)", text):
-        if piece.strip() and any(("norm", t.text) in matched for t in normal(piece)):
-            marked.append(f"**{piece}**")
-            hit = True
-        else:
-            marked.append(piece)
-    return "".join(marked) if hit else None
+    return marks.mark_normal_forms(text, lambda token: ("norm", token) in matched)
 
 
 def _name(error: OSError | ReaderClosed) -> str:

@@ -14,6 +14,21 @@ in the passage) divided by the passage's length, not Whoosh's BM25F: it has no i
 frequency, so in ``rare OR frequent`` a passage with the frequent word weighs as much as one with
 the rare word, and repeated words do not saturate the way BM25's k1 makes them. Rare-term queries
 return the same hits; "Scale" in bench/RESULTS.md says how far the order of frequent-term hits moves.
+
+What alignment gives the index works as in Whoosh, with these differences in how:
+
+- Normal forms ("14" and "fourteen", "litres" and "liters") and aligned articles' spellings are made
+  by the project's own analyzer in Python and written with the passage as tsvector literals
+  (:mod:`.forms`), under weight B of the one document; Whoosh keeps them in fields ``norm`` and
+  ``aliases``. A query word is put in its normal forms by the same analyzer (:mod:`.tsquery`).
+  Words are marked, hits' kinds told and jump-in times found by the same code as Whoosh's
+  (:mod:`indexer.index.marks`).
+- The sound-alike fallback tests a query word against a lexicon table of heard words and joined
+  pairs (``heard_terms``, added to in each write, looked up by Metaphone code through a B-tree
+  index), where Whoosh reads its whole term list; the terms are searched as ``~word`` lexemes of
+  the passage's document. The table only grows: a term whose passages are gone finds nothing.
+  What it costs: "Scale" in bench/RESULTS.md.
+- A stop word beside a rare name in a sound-alike query is left out instead of failing the query.
 """
 
 from __future__ import annotations
@@ -24,10 +39,13 @@ import re
 from typing import Callable, Optional
 from urllib.parse import urlsplit, urlunsplit
 
+from ... import soundalike
 from ...errors import IndexUnavailableError, NoIndexError, QueryError
-from ...models import Segment, Source, SourceKind
+from ...models import HeardAt, Segment, Source, SourceKind
+from .. import marks
 from ..backend import Changes, Lookup, Match, StoredWord
-from . import schema, tsquery
+from ..marks import corrected_text
+from . import forms, schema, tsquery
 
 logger = logging.getLogger("indexer")
 
@@ -213,6 +231,7 @@ def _write(conn, plan: Callable[[Lookup], Changes]) -> Changes:
             return Source.from_dict(row[0]) if row else None
 
         changes = plan(lookup)
+        heard: set[forms.HeardTerm] = set()
         _lock(conn, [*changes.removed, *(s.id for s in changes.records)])
         if changes.removed:
             conn.execute("DELETE FROM sources WHERE id = ANY(%s)", (sorted(set(changes.removed)),))  # passages cascade
@@ -224,7 +243,8 @@ def _write(conn, plan: Callable[[Lookup], Changes]) -> Changes:
             )
             if source.id in changes.transcripts or source.id in changes.articles:
                 conn.execute("DELETE FROM passages WHERE source_id = %s", (source.id,))
-                _copy(conn, _passages(source, changes))
+                _copy(conn, _passages(source, changes, heard))
+        schema.add_heard_terms(conn, heard)  # last: its row locks are the only ones taken after the ids'
     return changes
 
 
@@ -246,13 +266,15 @@ def _json(value) -> str:
     return json.dumps(clean(value))
 
 
-def _passages(source: Source, changes: Changes):
+def _passages(source: Source, changes: Changes, heard: set[forms.HeardTerm]):
+    """Rows of ``source``'s passages for COPY; adds its heard words and pairs to ``heard``."""
     if source.id in changes.transcripts:
         named = changes.aliases.get(source.id, {})
         for seq, segment in enumerate(changes.transcripts[source.id].segments):
             alias_at = dict(named.get(seq, []))
-            stored = [StoredWord.of(w, alias_at.get(i)).dump() for i, w in enumerate(segment.words)]
-            aliases = " ".join(alias_at.values())
+            stored = [StoredWord.of(w, alias_at.get(i)) for i, w in enumerate(segment.words)]
+            sounds, terms = forms.heard(stored)
+            heard |= terms
             yield (
                 source.id,
                 seq,
@@ -261,16 +283,22 @@ def _passages(source: Source, changes: Changes):
                 _text(segment.text),
                 segment.start,
                 segment.end,
-                _json(stored),
-                _text(aliases),
+                _json([w.dump() for w in stored]),
+                _text(" ".join(alias_at.values())),
+                _text(forms.norm_vector(segment.text, corrected_text(stored) if alias_at else "")),
+                _text(sounds),
+                None,
             )
     if source.id in changes.articles:
+        spoken = changes.heard_at.get(source.id, {})
         for seq, paragraph in enumerate(changes.articles[source.id].paragraphs):
-            yield (source.id, seq, "article", _text(source.title), _text(paragraph), None, None, None, "")
+            heard_at = _json([h.to_dict() for h in spoken.get(seq, [])])
+            norm = _text(forms.norm_vector(paragraph))
+            yield (source.id, seq, "article", _text(source.title), _text(paragraph), None, None, None, "", norm, "", heard_at)
 
 
 def _copy(conn, rows) -> None:
-    columns = "source_id, seq, kind, title, text, start_s, end_s, words, aliases"
+    columns = "source_id, seq, kind, title, text, start_s, end_s, words, aliases, norm, sounds, heard_at"
     with conn.cursor() as cursor, cursor.copy(f"COPY passages ({columns}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
@@ -279,9 +307,9 @@ def _copy(conn, rows) -> None:
 # -- searching helpers ----------------------------------------------------------------------------
 
 _SEARCH = """
-SELECT source_id, kind, text, start_s, end_s, words, score,
-       ts_headline('english', text, %(rank)s::tsquery, CASE WHEN length(text) <= %(fits)s THEN %(whole)s ELSE %(headline)s END)
-FROM (SELECT source_id, seq, kind, text, start_s, end_s, words,
+SELECT source_id, kind, text, start_s, end_s, words, heard_at, score,
+       ts_headline('english', text, %(headline)s::tsquery, CASE WHEN length(text) <= %(fits)s THEN %(whole)s ELSE %(fragments)s END)
+FROM (SELECT source_id, seq, kind, text, start_s, end_s, words, heard_at,
              ts_rank_cd(document, %(rank)s::tsquery, %(normalisation)s) AS score
       FROM passages
       WHERE document @@ %(match)s::tsquery {kind}
@@ -289,54 +317,139 @@ FROM (SELECT source_id, seq, kind, text, start_s, end_s, words,
       LIMIT %(limit)s) AS best
 ORDER BY score DESC, source_id, seq
 """
+# Marks nothing: the headline of a query whose words were all found through normal forms.
+_NOTHING = "'#'"
+
+
+def _rows(conn, match: str, rank: str, headline: Optional[str], limit: int, kind: Optional[SourceKind]) -> list[tuple]:
+    return conn.execute(
+        _SEARCH.format(kind="AND kind = %(kind)s" if kind else ""),
+        {
+            "match": match,
+            "rank": rank,
+            "headline": headline or _NOTHING,
+            "kind": kind,
+            "limit": limit,
+            "fragments": HEADLINE,
+            "whole": WHOLE,
+            "fits": SNIPPET_CHARS,
+            "normalisation": RANK_NORMALISATION,
+        },
+    ).fetchall()
 
 
 def _search(conn, query: str, limit: int, kind: Optional[SourceKind]) -> list[Match]:
     # One transaction (REPEATABLE READ): the hits, their records and the articles that embed them
     # come from one state of the index, as one Whoosh searcher reads one commit.
     conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-    match, rank, leaves = tsquery.compile(conn, query)
-    rows = conn.execute(
-        _SEARCH.format(kind="AND kind = %(kind)s" if kind else ""),
-        {
-            "match": match,
-            "rank": rank,
-            "kind": kind,
-            "limit": limit,
-            "headline": HEADLINE,
-            "whole": WHOLE,
-            "fits": SNIPPET_CHARS,
-            "normalisation": RANK_NORMALISATION,
-        },
-    ).fetchall()
-    spoken = {w.word for row in rows for w in _words(row[5])} | {w.alias for row in rows for w in _words(row[5]) if w.alias}
-    matcher = _Matcher(leaves, _word_forms(conn, sorted(spoken)))
+    compiled = tsquery.compile(conn, query)
+    rows = _rows(conn, compiled.match, compiled.rank, compiled.headline, limit, kind)
+    spoken = {w.word for row in rows for w in _words(row[5])}
+    matcher = _Matcher(compiled.leaves, _word_forms(conn, sorted(spoken)))
     records = _records(conn, {row[0] for row in rows})
     matches = []
-    for source_id, found_kind, text, start, end, words, score, headline in rows:
+    for source_id, found_kind, text, start, end, words, heard_at, score, headline in rows:
         stored = _words(words)
         snippet = _trim(_mark_prefixes(headline, matcher))
-        if "**" not in snippet:
-            # Matched through a name alias (or the title): nothing in the text to mark.
-            snippet = _mark_alias_match(text, stored, matcher) or snippet or text[:SNIPPET_CHARS]
-        record = records.get(source_id)
-        audio = found_kind == "audio"
-        first = matcher.first_word(stored) if audio else None
-        matches.append(
-            Match(
-                source_id=source_id,
-                kind=found_kind,
-                text=text,
-                snippet=snippet,
-                score=round(float(score), 4),
-                start=start if audio else None,
-                end=end if audio else None,
-                jump_in=(first.start if first else start) if audio else None,
-                record=record,
-                embedded_in=[records[a] for a in (record.article_ids if record else []) if a in records],
-            )
-        )
+        # A word heard differently and found under the aligned article's spelling (indexer.alignment).
+        aliased = marks.alias_matches(stored, matcher.normal_match)
+        if aliased:
+            snippet = marks.mark_aliases(snippet if "**" in snippet else text, aliased)
+        elif "**" not in snippet:
+            # Matched through a normal form ("14" for "fourteen") or the title: nothing marked yet.
+            snippet = marks.mark_normal_forms(text, matcher.normal_match) or snippet or text[:SNIPPET_CHARS]
+        first = matcher.first_word(stored) if found_kind == "audio" else None
+        match = _match(source_id, found_kind, text, start, end, score, records)
+        match.snippet, match.jump_in = snippet, (first.start if first else start) if found_kind == "audio" else None
+        match.match = "article" if aliased else "exact"
+        match.heard_at = [HeardAt(**h) for h in heard_at or []]
+        matches.append(match)
+    if kind in (None, "audio") and len(matches) < limit and not any(m.kind == "audio" for m in matches):
+        # Only where nothing is heard as written or aligned; below every other match.
+        matches += _sounds_like(conn, query, limit - len(matches), matches)
     return matches
+
+
+def _match(source_id, kind, text, start, end, score, records: dict[str, Source]) -> Match:
+    """A row as a match, its snippet and jump-in still to be made."""
+    record = records.get(source_id)
+    audio = kind == "audio"
+    return Match(
+        source_id=source_id,
+        kind=kind,
+        text=text,
+        snippet=text,
+        score=round(float(score), 4),
+        start=start if audio else None,
+        end=end if audio else None,
+        record=record,
+        embedded_in=[records[a] for a in (record.article_ids if record else []) if a in records],
+    )
+
+
+def _sounds_like(conn, query: str, limit: int, found: list[Match]) -> list[Match]:
+    """Audio matches for rare query words heard as words (or word pairs) that sound like them.
+
+    Candidates come from the lexicon of heard terms by Metaphone code (an index lookup: the codes
+    one edit from the word's, and its own for pairs), and are then judged by soundalike.sounds_like.
+    """
+    words = soundalike.plain_words(query)
+    if not words or not any(soundalike.eligible(w) for w in words):
+        return []
+    clauses, alike = [], {}
+    for word in words:
+        if not soundalike.eligible(word):
+            try:
+                clauses.append(tsquery.compile(conn, word).match)
+            except QueryError:
+                pass  # a stop word: nothing to require
+            continue
+        code = _metaphone(soundalike.letters(word))
+        rows = conn.execute(
+            "SELECT term, pair FROM heard_terms WHERE (code = ANY(%s) AND NOT pair) OR (code = %s AND pair)",
+            (sorted(_one_edit(code)), code),
+        ).fetchall()
+        single = soundalike.sounds_like(word, (term for term, pair in rows if not pair))
+        joined = soundalike.sounds_like(word, (term for term, pair in rows if pair), pairs=True)
+        if not single and not joined:
+            return []
+        alike.update({c: word for c in single | joined})
+        clauses.append(" | ".join(f"{forms.quote(forms.SOUND + c)}:B" for c in sorted(single | joined)))
+    rank = " & ".join(f"({c})" for c in clauses)  # the kind has no position: ts_rank_cd would find no cover
+    rows = _rows(conn, f"{rank} & '#kind:audio'", rank, None, limit + len(found), "audio")
+    records = _records(conn, {row[0] for row in rows})
+    seen = {(m.source_id, m.start) for m in found}
+    matches: list[Match] = []
+    for source_id, found_kind, text, start, end, words_json, _, score, _ in rows:
+        if (source_id, start) in seen or len(matches) == limit:
+            continue
+        match = _match(source_id, found_kind, text, start, end, score, records)
+        match.jump_in, match.snippet = marks.mark_sounds_like(_words(words_json), start, text, alike)
+        match.match = "sounds-like"
+        matches.append(match)
+    return matches
+
+
+# Metaphone's letters (jellyfish writes "0" for "th"): a code one edit away is made of these.
+_CODE_LETTERS = "0ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _metaphone(word: str) -> str:
+    import jellyfish
+
+    return jellyfish.metaphone(word)
+
+
+def _one_edit(code: str) -> set[str]:
+    """``code`` and every code one deletion, insertion or substitution away from it."""
+    letters = set(_CODE_LETTERS) | set(code)
+    near = {code}
+    for k in range(len(code) + 1):
+        near |= {code[:k] + c + code[k:] for c in letters}
+        if k < len(code):
+            near.add(code[:k] + code[k + 1 :])
+            near |= {code[:k] + c + code[k + 1 :] for c in letters}
+    return near
 
 
 _EDGES = re.compile(r"^[^\w*]+|[^\w*]+$")
@@ -370,27 +483,37 @@ def _word_forms(conn, spoken: list[str]) -> dict[str, tuple[set[str], set[str]]]
         " FROM unnest(%s::text[]) AS w",
         (spoken,),
     ).fetchall()
-    return {w: (set(stems), set(forms)) for w, stems, forms in rows}
+    return {w: (set(stems), set(unstemmed)) for w, stems, unstemmed in rows}
 
 
 class _Matcher:
-    """Which words of a hit the query matched, from the query's leaves and each word's forms."""
+    """Which words of a hit the query matched, from the query's leaves and each word's forms:
+    English stems and unstemmed forms from PostgreSQL (weights A and D), normal forms (B) from
+    the project's analyzer."""
 
-    def __init__(self, leaves: list[tsquery.Leaf], forms: dict[str, tuple[set[str], set[str]]]):
-        self.forms = forms
+    def __init__(self, leaves: list[tsquery.Leaf], word_forms: dict[str, tuple[set[str], set[str]]]):
+        self.forms = word_forms
         self.stems = {(lexeme, w) for leaf in leaves if leaf.kind != "prefix" for lexeme in leaf.lexemes for w in leaf.weights}
         self.prefixes = [(leaf.lexemes[-1], leaf.weights) for leaf in leaves if leaf.kind == "prefix" and leaf.lexemes]
+        self.normal = {token for leaf in leaves for token in leaf.normal}
+        self.normal_prefixes = tuple(prefix for prefix, weights in self.prefixes if tsquery.NORMAL in weights)
 
     def matches(self, word: str, weight: str) -> bool:
-        """Whether ``word``, indexed under ``weight`` (A: text, B: alias), matches a leaf."""
-        stems, forms = self.forms.get(word, (set(), set()))
+        """Whether ``word``, indexed under ``weight`` (A: text), matches a leaf."""
+        stems, unstemmed = self.forms.get(word, (set(), set()))
         if any((stem, weight) in self.stems for stem in stems):
             return True
-        return any(weight in weights and any(f.startswith(p) for f in stems | forms) for p, weights in self.prefixes)
+        return any(weight in weights and any(f.startswith(p) for f in stems | unstemmed) for p, weights in self.prefixes)
+
+    def normal_match(self, token: str) -> bool:
+        """Whether a normal-form token (weight B) matches a leaf."""
+        return token in self.normal or (bool(self.normal_prefixes) and token.startswith(self.normal_prefixes))
 
     def first_word(self, words: list[StoredWord]) -> Optional[StoredWord]:
         for word in words:
-            if self.matches(word.word, "A") or (word.alias and self.matches(word.alias, "B")):
+            if self.matches(word.word, "A") or any(self.normal_match(t) for t in forms.normal_tokens(word.word)):
+                return word
+            if word.alias and any(self.normal_match(t) for t in forms.normal_tokens(word.alias)):
                 return word
         return None
 
@@ -410,13 +533,3 @@ def _mark_prefixes(headline: str, matcher: _Matcher) -> str:
         lambda m: m.group(0) if m.group(0).startswith("**") or not matcher.prefix_matches(m.group(0)) else f"**{m.group(0)}**",
         headline,
     )
-
-
-def _mark_alias_match(text: str, words: list[StoredWord], matcher: _Matcher) -> Optional[str]:
-    """A snippet for a hit found through a name alias: the heard word marked, the name beside it."""
-    for word in words:
-        if word.alias and matcher.matches(word.alias, "B"):
-            at = text.find(word.word)
-            if at >= 0:
-                return f"{text[:at]}**{word.word}** ({word.alias}){text[at + len(word.word) :]}"
-    return None

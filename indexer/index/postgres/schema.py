@@ -1,21 +1,42 @@
 """The PostgreSQL backend's tables, created and migrated by the indexer itself.
 
-``MIGRATIONS`` is an ordered list of SQL steps; ``schema_version`` records which have run. Each
-process that opens the index applies the missing steps in one transaction under an advisory lock,
-so several ingesting machines starting at once migrate the database exactly once.
+``MIGRATIONS`` is an ordered list of steps (SQL, or a function of the connection for what SQL cannot
+compute); ``schema_version`` records which have run. Each process that opens the index for writing
+applies the missing steps in one transaction under an advisory lock, so several ingesting machines
+starting at once migrate the database exactly once; a reader of an older schema is told to ingest once.
 """
 
 from __future__ import annotations
 
+import logging
+from typing import Callable, Union
+
 from ...errors import IndexUnavailableError
+from ..backend import StoredWord
+from ..marks import corrected_text
+from . import forms
+
+logger = logging.getLogger("indexer")
 
 # One tsvector per passage holds every way a passage can be searched, told apart by weight:
-#   A  the text, English stems        B  name aliases, English stems
+#   A  the text, English stems
+#   B  ``norm``: the text's and a segment's article-spelled words in normal forms, and ``sounds``:
+#      its heard words and pairs as '~word' lexemes (both made in Python, see forms.py)
 #   C  the title, English stems       D  the text and aliases unstemmed ('simple'), for prefixes
 # plus the passage's kind and source id as lexemes no text can produce ('#kind:audio',
 # '#source_id:audio-1': the parser never keeps a '#'), so any query of the language, fields
 # included, compiles into one tsquery that one GIN index answers.
 DOCUMENT = """
+    setweight(to_tsvector('english', text), 'A')
+    || setweight(norm, 'B')
+    || setweight(to_tsvector('english', title), 'C')
+    || setweight(to_tsvector('simple', text || ' ' || aliases), 'D')
+    || setweight(sounds, 'B')
+    || array_to_tsvector(ARRAY['#kind:' || kind, '#source_id:' || source_id])
+"""
+
+# Version 1's document: name aliases English-stemmed under B; no normal forms, no heard terms.
+_DOCUMENT_1 = """
     setweight(to_tsvector('english', text), 'A')
     || setweight(to_tsvector('english', aliases), 'B')
     || setweight(to_tsvector('english', title), 'C')
@@ -23,7 +44,70 @@ DOCUMENT = """
     || array_to_tsvector(ARRAY['#kind:' || kind, '#source_id:' || source_id])
 """
 
-MIGRATIONS: list[tuple[int, str]] = [
+BACKFILL_BATCH = 2000
+
+
+def _to_version_2(conn) -> None:
+    """Normal forms, heard terms and heard_at: columns added, filled for the passages already stored."""
+    conn.execute(
+        """
+        -- The document is made again from the new columns; without it (and its index) until then,
+        -- filling them in costs no index updates.
+        ALTER TABLE passages DROP COLUMN document;
+        ALTER TABLE passages ADD COLUMN norm tsvector NOT NULL DEFAULT '',
+                             ADD COLUMN sounds tsvector NOT NULL DEFAULT '',
+                             ADD COLUMN heard_at jsonb;
+        -- Heard words and adjacent pairs joined, with their Metaphone codes: what the sound-alike
+        -- fallback tests a query word against. It only grows: a term whose passages are gone
+        -- finds nothing when searched.
+        CREATE TABLE heard_terms (
+            term text NOT NULL,
+            pair boolean NOT NULL,
+            code text NOT NULL,
+            PRIMARY KEY (term, pair)
+        );
+        CREATE INDEX heard_terms_code ON heard_terms (code);
+        """
+    )
+    count = 0
+    with conn.cursor(name="indexer_backfill") as rows:
+        rows.itersize = BACKFILL_BATCH
+        rows.execute("SELECT source_id, seq, kind, text, words FROM passages")
+        while batch := rows.fetchmany(BACKFILL_BATCH):
+            updates, terms = [], set()
+            for source_id, seq, kind, text, words in batch:
+                stored = [StoredWord.load(w) for w in words or []]
+                aliased = any(w.alias is not None for w in stored)
+                sounds, heard = forms.heard(stored) if kind == "audio" else ("", set())
+                updates.append((forms.norm_vector(text, corrected_text(stored) if aliased else ""), sounds, source_id, seq))
+                terms |= heard
+            with conn.cursor() as cursor:
+                cursor.executemany("UPDATE passages SET norm = %s, sounds = %s WHERE source_id = %s AND seq = %s", updates)
+            add_heard_terms(conn, terms)
+            count += len(batch)
+    if count:
+        logger.info("index schema 2: normal forms and heard terms of %d stored passages", count)
+    conn.execute(
+        f"""
+        ALTER TABLE passages ADD COLUMN document tsvector GENERATED ALWAYS AS ({DOCUMENT}) STORED;
+        CREATE INDEX passages_document ON passages USING gin (document);
+        """
+    )
+
+
+def add_heard_terms(conn, terms: set[forms.HeardTerm]) -> None:
+    """Add terms to the lexicon, in one order: two writers adding the same new terms never deadlock."""
+    if not terms:
+        return
+    ordered = sorted(terms)
+    conn.execute(
+        "INSERT INTO heard_terms (term, pair, code)"
+        " SELECT * FROM unnest(%s::text[], %s::boolean[], %s::text[]) ON CONFLICT DO NOTHING",
+        ([t.term for t in ordered], [t.pair for t in ordered], [t.code for t in ordered]),
+    )
+
+
+MIGRATIONS: list[tuple[int, Union[str, Callable]]] = [
     (
         1,
         f"""
@@ -45,12 +129,13 @@ MIGRATIONS: list[tuple[int, str]] = [
             end_s double precision,
             words jsonb,
             aliases text NOT NULL DEFAULT '',
-            document tsvector GENERATED ALWAYS AS ({DOCUMENT}) STORED,
+            document tsvector GENERATED ALWAYS AS ({_DOCUMENT_1}) STORED,
             PRIMARY KEY (source_id, seq)
         );
         CREATE INDEX passages_document ON passages USING gin (document);
         """,
     ),
+    (2, _to_version_2),
 ]
 
 LATEST = MIGRATIONS[-1][0]
@@ -78,8 +163,11 @@ def migrate(conn) -> int:
             raise IndexUnavailableError(
                 f"the index's schema is version {found}, newer than this indexer knows ({LATEST}): upgrade indexer"
             )
-        for version, sql in MIGRATIONS:
+        for version, step in MIGRATIONS:
             if version > found:
-                conn.execute(sql)
+                if callable(step):
+                    step(conn)
+                else:
+                    conn.execute(step)
                 conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
     return found

@@ -5,8 +5,9 @@ Grammar and precedence follow Whoosh's default parser: ``ANDNOT``/``ANDMAYBE`` b
 ``a AND (b OR c) AND d``). Leaves are words (stemmed), ``"phrases"`` (``<->``), ``prefix*``
 (``:*`` over stems and unstemmed words), ``title:``/``text:`` words and ``kind:``/``source_id:``
 values (matched whole, as Whoosh's ID fields). Each word leaf is
-normalised by PostgreSQL itself (``phraseto_tsquery``), so query and index stem alike; a leaf of
-stop words only drops out, as in Whoosh. Wildcards inside a word (``te?t``) search the prefix before
+normalised by PostgreSQL itself (``phraseto_tsquery``), so query and index stem alike; a bare word
+or phrase is also looked for in its normal forms (``14`` as "fourteen", :mod:`.forms`), as Whoosh
+searches its ``norm`` and ``aliases`` fields beside ``text``; a leaf of stop words only drops out, as in Whoosh. Wildcards inside a word (``te?t``) search the prefix before
 the first wildcard: tsquery has prefixes only.
 """
 
@@ -18,10 +19,14 @@ from typing import Optional, Union
 
 from ...errors import QueryError
 from ..query import OPERATORS, check
+from . import forms
 
 FIELDS = {"text": "A", "title": "C"}  # weights, see schema.DOCUMENT
 ID_FIELDS = ("kind", "source_id")
-DEFAULT_WEIGHTS = "AB"  # a bare word searches the text and the name aliases, as Whoosh's MultifieldParser
+# A bare word searches the text and the normal forms of the text and of the aligned articles'
+# spellings, as Whoosh's MultifieldParser searches text, norm and aliases.
+DEFAULT_WEIGHTS = "AB"
+NORMAL = "B"
 UNSTEMMED = "D"
 
 _TOKEN = re.compile(
@@ -36,7 +41,9 @@ class Leaf:
     kind: str  # "word", "phrase", "prefix" or "id" (a kind: or source_id: value)
     weights: str
     tsquery: Optional[str] = None  # filled by compile(); None when only stop words
-    lexemes: list[str] = field(default_factory=list)
+    lexemes: list[str] = field(default_factory=list)  # as PostgreSQL's parser made them
+    normal: list[str] = field(default_factory=list)  # normal forms (weight B), forms.normal_tokens
+    headline: Optional[str] = None  # the part of ``tsquery`` that marks words in the text
 
 
 @dataclass
@@ -153,7 +160,7 @@ def normalise(conn, query: Query) -> None:
     found = [leaf for leaf in leaves(query) if leaf.kind != "id"]
     for leaf in leaves(query):
         if leaf.kind == "id":
-            leaf.tsquery = "'" + leaf.text.replace("'", "''").replace("\\", "\\\\") + "'"
+            leaf.tsquery = leaf.headline = forms.quote(leaf.text)
     configs = ["simple" if leaf.kind == "prefix" else "english" for leaf in found]
     rows = conn.execute(
         "SELECT phraseto_tsquery(config::regconfig, text)::text FROM unnest(%s::text[], %s::text[])"
@@ -161,6 +168,9 @@ def normalise(conn, query: Query) -> None:
         ([leaf.text for leaf in found], configs),
     ).fetchall()
     for leaf, (tsquery,) in zip(found, rows):
+        if leaf.kind in ("word", "phrase") and NORMAL in leaf.weights:
+            _add_normal_forms(leaf, tsquery)
+            continue
         if not tsquery:
             continue
         leaf.lexemes = [lexeme[1:-1].replace("''", "'") for lexeme in _LEXEME.findall(tsquery)]
@@ -175,19 +185,40 @@ def normalise(conn, query: Query) -> None:
             )
         else:
             leaf.tsquery = _LEXEME.sub(lambda m: f"{m.group(0)}:{leaf.weights}", tsquery)
+        leaf.headline = leaf.tsquery
+
+
+def _add_normal_forms(leaf: Leaf, tsquery: str) -> None:
+    """The leaf as PostgreSQL stems it in the text (weights but B), or in its normal forms (B).
+
+    A phrase's normal forms follow each other; a word with several ("38": thirty eight) needs them
+    all, as Whoosh's parser ANDs the tokens of one word.
+    """
+    text_weights = leaf.weights.replace(NORMAL, "")
+    stemmed = _LEXEME.sub(lambda m: f"{m.group(0)}:{text_weights}", tsquery) if tsquery and text_weights else None
+    leaf.lexemes = [lexeme[1:-1].replace("''", "'") for lexeme in _LEXEME.findall(tsquery)] if stemmed else []
+    leaf.normal = forms.normal_tokens(leaf.text)
+    joined = " <-> " if leaf.kind == "phrase" else " & "
+    normal = joined.join(f"{forms.quote(token)}:{NORMAL}" for token in leaf.normal) or None
+    leaf.headline = stemmed
+    leaf.tsquery = " | ".join(f"({part})" for part in (stemmed, normal) if part) or None
 
 
 _PREFIX_WEIGHTS = {"AB": "ABD", "A": "AD", "B": "BD", "C": "C"}
 
 
-def to_tsquery(query: Query, *, ranking: bool = False) -> Optional[str]:
+def to_tsquery(query: Query, *, ranking: bool = False, headline: bool = False) -> Optional[str]:
     """The tsquery text of a normalised query; None when nothing searchable is left.
 
-    ``ranking``: the query to rank and highlight with, where ``a ANDMAYBE b`` counts ``b`` too.
+    ``ranking``: the query to rank with, where ``a ANDMAYBE b`` counts ``b`` too and ``kind:``/``source_id:``
+    values are left out (they only filter); ``headline``: that
+    query without the normal forms, to mark words in the text with (as Whoosh highlights ``text`` only).
     """
     if isinstance(query, Leaf):
-        return query.tsquery
-    parts = [to_tsquery(child, ranking=ranking) for child in query.children]
+        if query.kind == "id" and (ranking or headline):
+            return None  # no position in the text: ts_rank_cd finds no cover for a query that needs one
+        return query.headline if headline else query.tsquery
+    parts = [to_tsquery(child, ranking=ranking or headline, headline=headline) for child in query.children]
     if query.op == "not":
         return f"!({parts[0]})" if parts[0] else None
     if query.op == "andnot":
@@ -217,11 +248,22 @@ def positive_leaves(query: Query) -> list[Leaf]:
     return [leaf for child in query.children for leaf in positive_leaves(child)]
 
 
-def compile(conn, text: str) -> tuple[str, str, list[Leaf]]:
-    """(match tsquery, rank tsquery, the leaves that can match) for a query in the Whoosh language."""
+@dataclass
+class Compiled:
+    """A query as PostgreSQL runs it: ``match`` finds, ``rank`` ranks, ``headline`` marks words in
+    the text (None: none to mark); ``leaves`` are those that make a hit."""
+
+    match: str
+    rank: str
+    headline: Optional[str]
+    leaves: list[Leaf]
+
+
+def compile(conn, text: str) -> Compiled:
+    """A query in the Whoosh language, compiled; raises QueryError when nothing searchable is left."""
     query = parse(text)
     normalise(conn, query)
     match = to_tsquery(query)
     if match is None:
         raise QueryError(f"query {text!r} has no searchable words (only stop words or operators)")
-    return match, to_tsquery(query, ranking=True) or match, positive_leaves(query)
+    return Compiled(match, to_tsquery(query, ranking=True) or match, to_tsquery(query, headline=True), positive_leaves(query))
