@@ -119,6 +119,8 @@ def test_a_name_no_article_spells_is_found_by_sound_after_the_rest(index):
     # Beside a plain word, which must be heard as written.
     assert [h.match for h in index.search("clinic Ngozi")] == ["sounds-like"]
     assert index.search("boats Ngozi", kind="audio") == []
+    # A stop word beside it is left out, as the query itself leaves it out.
+    assert [h.match for h in index.search("the Ngozi")] == ["sounds-like"]
 
 
 def test_sound_alike_never_floods(index):

@@ -384,7 +384,10 @@ class WhooshBackend:
         clauses, alike = [], {}
         for word in words:
             if not soundalike.eligible(word):
-                clauses.append(self._parse(word))
+                try:
+                    clauses.append(self._parse(word))
+                except QueryError:
+                    pass  # a stop word, which the query itself leaves out
                 continue
             single = soundalike.sounds_like(word, (t.decode() for t in reader.lexicon("exact")))
             # An index opened read-only from before the pairs field has none.
