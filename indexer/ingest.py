@@ -444,7 +444,9 @@ class Ingester:
             url, kind = resolved.url, resolved.type
             logger.info("%s plays %s", ref.url, url)
             if kind == "dash":
-                return players.download_fragments(resolved, self.fetcher, found_in=fetched_from, dest_dir=self.fetcher.cache_dir / "dash")
+                return players.download_fragments(
+                    resolved, self.fetcher, found_in=fetched_from, dest_dir=self.fetcher.cache_dir / "dash"
+                )
         if kind == "hls":
             return players.download_hls(url, self.fetcher, found_in=fetched_from, dest_dir=self.fetcher.cache_dir / "hls")
         return self._download(url, kind="audio", found_in=fetched_from).path

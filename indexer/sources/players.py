@@ -284,7 +284,12 @@ def download_fragments(media: ResolvedMedia, fetcher: "Fetcher", *, found_in: Op
     """
     suffix = f".{media.extension}" if media.extension and media.extension.isalnum() else ".mp4"
     path = _concatenate(
-        list(media.fragments), fetcher, found_in=found_in or media.url, dest_dir=dest_dir, suffix=suffix, what=f"{media.url}: DASH stream"
+        list(media.fragments),
+        fetcher,
+        found_in=found_in or media.url,
+        dest_dir=dest_dir,
+        suffix=suffix,
+        what=f"{media.url}: DASH stream",
     )
     logger.debug("%s: %d DASH segment(s) read", media.url, len(media.fragments))
     return path
