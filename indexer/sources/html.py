@@ -104,6 +104,13 @@ def read_html_article(html: Union[str, bytes], location: str) -> Article:
         if strict is None or strict.body is None or not (strict.text or "").strip():
             raise ArticleError(f"{location}: no article text found in the page (only navigation or page furniture)")
         body = strict.body
+    elif _holds_layout_table(body):
+        # A page laid out in a table: trafilatura takes the whole table, the site's copyright and
+        # photo credits in its cells too. Precision mode keeps the article's cells (bench/RESULTS.md,
+        # "Real pages").
+        strict = cast("Optional[Document]", trafilatura.bare_extraction(tree, favor_precision=True, **options))
+        if strict is not None and strict.body is not None and len(strict.text or "") >= _MIN_ARTICLE_CHARS:
+            body = strict.body
 
     paragraphs = list(_body_paragraphs(body))
     title = _headline(tree, _clean(document.title), _clean(document.sitename)) or title_from_location(location)
@@ -202,6 +209,11 @@ def _generic(title: str, paragraphs: list[str], tree: lxml.html.HtmlElement) -> 
 
 def _looks_like_headline(paragraph: str) -> bool:
     return len(paragraph.split()) <= 20 and not paragraph.rstrip().endswith((".", ":", ";", ","))
+
+
+def _holds_layout_table(body: lxml.etree._Element) -> bool:
+    """Whether trafilatura's output holds a table whose cells hold paragraphs (page layout, not data)."""
+    return any(child.tag in _BLOCKS_IN_CELLS for table in body.iter("table") for cell in table.iter("cell") for child in cell)
 
 
 def _body_paragraphs(body: lxml.etree._Element) -> Iterator[str]:
