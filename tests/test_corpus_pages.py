@@ -28,6 +28,8 @@ PAGE_TITLES = {
     "guetemala.com-nicole.html.gz": "Ciclista guatemalteca competirá contra las mejores del mundo en el Reino Unido",
     "independent.co.uk.penalty.html.gz": "Falsely reporting a coronavirus contact to force them to self-isolate will receive £1,000 fine",
     "tagesschau.de.rheinmetall.html.gz": "Daten von Rheinmetall gehackt - Interne Unterlagen im Netz",
+    # The annotators took one team's name; the page's <h1> names the match.
+    "sportowefakty.wp.pl.falubaz.html.gz": "Fogo Unia Leszno - RM Solar Falubaz Zielona Góra",
 }
 
 
@@ -115,6 +117,25 @@ def test_the_site_footer_in_a_layout_table_is_not_the_article(articles):
     assert "Terms under which this site is provided" not in " ".join(body.split())
     assert "under which this site is provided" not in body and "©2015" not in body
     assert "© 2016 The Associated Press. All rights reserved. This material may not be published" in body
+
+
+def test_a_video_pages_text_is_its_description_not_the_dialogs_in_its_markup(articles):
+    # zdf.de: the login, registration ("... löschen den Verlauf und deine Cookies ..."), age-check and
+    # children's-area dialogs are in the markup; the video's description is shown under the player.
+    article = articles("zdf.de.corona.html.gz")
+    assert article.paragraphs == [
+        "New York ist das Epizentrum der Corona-Pandemie in den USA. Auch der Sport ist zum Stillstand gekommen. "
+        "Die Anteilnahme in den Top-Ligen ist groß. Wie es sportlich weitergeht, ist unklar."
+    ]
+    assert [(ref.found_by, ref.type) for ref in article.audio] == [("json-ld", "player")]
+
+
+def test_rows_of_a_stats_table_stay_rows(articles):
+    # sportowefakty.wp.pl: a speedway match report with each team's points per heat in a table.
+    paragraphs = articles("sportowefakty.wp.pl.falubaz.html.gz").paragraphs
+    assert "Nr | Zawodnik | 1 | 2 | 3 | 4 | 5 | 6 | 7 | Suma" in paragraphs
+    assert "13 | P. Pawlicki Piotr Pawlicki | 3 | 3 | 3 | 3 | - | 12" in paragraphs
+    assert not [paragraph for paragraph in paragraphs if len(paragraph.split()) == 1]
 
 
 def test_paragraphs_of_a_layout_table_stay_apart(articles):
