@@ -123,10 +123,10 @@ def read_html_article(html: Union[str, bytes], location: str) -> Article:
         if strict is None or strict.body is None or not (strict.text or "").strip():
             raise ArticleError(f"{location}: no article text found in the page (only navigation or page furniture)")
         body = strict.body
-    elif _holds_layout_table(body):
+    elif _laid_out_in_tables(body):
         # A page laid out in a table: trafilatura takes the whole table, the site's copyright and
-        # photo credits in its cells too. Precision mode keeps the article's cells (bench/RESULTS.md,
-        # "Real pages").
+        # photo credits in its cells too. Precision mode keeps the article's cells; on pages that only
+        # hold a table among other blocks it loses text (bench/RESULTS.md, "Real pages").
         strict = cast("Optional[Document]", trafilatura.bare_extraction(tree, favor_precision=True, **options))
         if strict is not None and strict.body is not None and len(strict.text or "") >= _MIN_ARTICLE_CHARS:
             body = strict.body
@@ -247,9 +247,16 @@ def _norm(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def _holds_layout_table(body: lxml.etree._Element) -> bool:
-    """Whether trafilatura's output holds a table whose cells hold paragraphs (page layout, not data)."""
-    return any(child.tag in _BLOCKS_IN_CELLS for table in body.iter("table") for cell in table.iter("cell") for child in cell)
+def _laid_out_in_tables(body: lxml.etree._Element) -> bool:
+    """Whether most of trafilatura's output is in tables whose cells hold paragraphs (page layout, not
+    data): the page is set in a layout table, not an article that holds one among its blocks."""
+    layout = [
+        table
+        for table in body.iterchildren("table")
+        if any(child.tag in _BLOCKS_IN_CELLS for cell in table.iter("cell") for child in cell)
+    ]
+    in_layout = sum(len("".join(table.itertext()).strip()) for table in layout)
+    return bool(layout) and 2 * in_layout >= len("".join(body.itertext()).strip())
 
 
 def _body_paragraphs(body: lxml.etree._Element) -> Iterator[str]:
