@@ -113,6 +113,8 @@ def read_html_article(html: Union[str, bytes], location: str) -> Article:
         # shows beside the player. The extractor, finding no article, takes a dialog's text instead, or
         # all the page's text in one block (its fallback): breadcrumbs, durations, dates with it.
         described = _shown_description(tree, document.description)
+        if described is not None and _norm(described) in _norm(document.title or ""):
+            described = None  # a description that repeats the title describes nothing
     if described is not None:
         logger.debug("%s: the article text is the page's description", location)
     elif len(document.text or "") < _MIN_ARTICLE_CHARS:
