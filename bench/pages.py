@@ -124,6 +124,8 @@ def bench_batch(pages: int, seconds: float) -> None:
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+    import imageio_ffmpeg  # the bench extra's ffmpeg binary, to cut the clips
+
     from indexer import Index, audio
 
     sample = HERE.parent / "samples" / "seed_article.mp3"
@@ -135,7 +137,7 @@ def bench_batch(pages: int, seconds: float) -> None:
     for i in range(count):
         subprocess.run(
             [
-                audio.ffmpeg_exe(),
+                imageio_ffmpeg.get_ffmpeg_exe(),
                 "-loglevel",
                 "error",
                 "-y",
