@@ -12,7 +12,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass
-from typing import Iterator, Optional, Tuple, Union
+from typing import Callable, Iterator, Optional, Tuple, Union
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 from urllib.request import url2pathname
 
@@ -652,7 +652,9 @@ def _preference(find: _Find) -> tuple:
     return order.get(find.type, 5), 0 if extension == "mp3" else 1
 
 
-def _select(finds: list[_Find], region, title: Optional[str], page_url: Optional[str], *, after=None) -> list[_Find]:
+def _select(
+    finds: list[_Find], region, title: Optional[str], page_url: Optional[str], *, after: Optional[Callable[..., bool]] = None
+) -> list[_Find]:
     """The page's own recordings among the finds, one find per recording.
 
     ``after`` tells whether an element comes after the article (see :func:`_article_end`), or is None.
@@ -798,7 +800,7 @@ def _depth(element) -> int:
     return sum(1 for _ in element.iterancestors())
 
 
-def _article_end(tree, core, title: Optional[str]):
+def _article_end(tree, core, title: Optional[str]) -> Optional[Callable[..., bool]]:
     """A test of whether an element comes after the article: after the smallest element that holds both
     the article's headline (an ``h1``/``h2`` reading the title) and its paragraphs, and outside it.
 
