@@ -2,12 +2,18 @@
 
     python bench/pages.py [--verbose]
     python bench/pages.py batch [--pages N] [--seconds S] [--code DIR]
+    python bench/pages.py evaldata TRAFILATURA_TESTS [--code DIR]
 
 Reads the pages of tests/data/corpus/pages (real pages from public test corpora, see SOURCES.md there)
 the way ``ingest`` reads a downloaded page, offline, and scores them against expected.json: pages whose
 media were all found, partly found or not found, false media (a file that is not the page's own, or the
 same recording twice), boilerplate phrases kept in the body, body phrases found and titles. Prints a
 markdown table and a one-line summary.
+
+``evaldata`` reads the ~990 pages of trafilatura's own evaluation set (``tests/evaldata.json`` and the
+pages in ``tests/eval`` and ``tests/cache`` of a trafilatura checkout) the same way and counts their
+annotated boilerplate and body phrases: a wider check that a change of the text extraction loses no
+article text.
 
 ``batch`` serves N pages over a loopback server, each embedding an S-second clip of the sample speech,
 and ingests them in one call with an empty cache: the wall time against the audio's duration, then
@@ -82,6 +88,34 @@ def score_page(name: str, expected: dict) -> dict:
     }
 
 
+def bench_evaldata(tests: Path) -> None:
+    """Boilerplate and body phrases on trafilatura's evaluation pages, as ``ingest`` reads them."""
+    annotations = json.loads((tests / "evaldata.json").read_text(encoding="utf-8"))
+    kept = found = boilerplate = body = failed = pages = 0
+    started = time.perf_counter()
+    for url, page in annotations.items():
+        path = next(
+            (folder / page["file"] for folder in (tests / "eval", tests / "cache") if (folder / page["file"]).exists()), None
+        )
+        if path is None:
+            continue
+        pages += 1
+        boilerplate += len(page["without"])
+        body += len(page["with"])
+        try:
+            article = read_html_article(path.read_bytes(), url)
+        except IndexerError:
+            failed += 1
+            continue
+        text, title = _norm("\n".join(article.paragraphs)), _norm(article.title)
+        kept += sum(_norm(phrase) in text for phrase in page["without"])
+        found += sum(_norm(phrase) in text or _norm(phrase) in title for phrase in page["with"])
+    print(
+        f"{pages} pages of trafilatura's evaluation set: boilerplate phrases kept {kept}/{boilerplate}; "
+        f"body phrases found {found}/{body}; no article text on {failed}; {time.perf_counter() - started:.0f} s"
+    )
+
+
 def bench_batch(pages: int, seconds: float) -> None:
     """Ingest ``pages`` loopback pages each embedding a clip, then the same clips as a folder."""
     import shutil
@@ -90,7 +124,7 @@ def bench_batch(pages: int, seconds: float) -> None:
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from podcast import speech  # bench/podcast.py: the samples script's ffmpeg
+    import imageio_ffmpeg  # the bench extra's ffmpeg binary, to cut the clips
 
     from indexer import Index, audio
 
@@ -103,7 +137,7 @@ def bench_batch(pages: int, seconds: float) -> None:
     for i in range(count):
         subprocess.run(
             [
-                speech.ffmpeg_exe(),
+                imageio_ffmpeg.get_ffmpeg_exe(),
                 "-loglevel",
                 "error",
                 "-y",
@@ -177,6 +211,14 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv[1:])
         logging.basicConfig(level=logging.ERROR)
         bench_batch(args.pages, args.seconds)
+        return 0
+    if argv and argv[0] == "evaldata":
+        parser = argparse.ArgumentParser(description="trafilatura's evaluation pages: boilerplate and body phrases.")
+        parser.add_argument("tests", type=Path, help="the tests folder of a trafilatura checkout")
+        parser.add_argument("--code", help="directory holding the indexer package to measure")
+        args = parser.parse_args(argv[1:])
+        logging.basicConfig(level=logging.CRITICAL)
+        bench_evaldata(args.tests)
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--verbose", action="store_true", help="print each page's found media and title")

@@ -505,21 +505,25 @@ class Ingester:
         # An item published with a transcript and no audio has nothing to recognise.
         if ref.transcript_url and (not self.force_asr or ref.found_by == "podcast:transcript"):
             return self._publisher_transcript(ref, article, fetched_from)
-        if ref.type in ("player", "hls"):
+        if ref.type in ("player", "hls", "dash"):
             path = self._player_media(ref, fetched_from)
         else:
             path = self._media_file(ref.url, fetched_from)
         return self._transcribe(path, ref.url, ref.segment, title=article.title)
 
     def _player_media(self, ref: AudioRef, fetched_from: Optional[str]) -> Path:
-        """A player page resolved by yt-dlp, or an HLS playlist, downloaded with the indexer's fetcher."""
+        """A player page or DASH manifest resolved by yt-dlp, or an HLS playlist, downloaded with the indexer's fetcher."""
         from .sources import players
 
         url, kind = ref.url, ref.type
-        if kind == "player":
+        if kind in ("player", "dash"):
             resolved = players.resolve(ref.url, self.fetcher, found_in=fetched_from)
             url, kind = resolved.url, resolved.type
             logger.info("%s plays %s", ref.url, url)
+            if kind == "dash":
+                return players.download_fragments(
+                    resolved, self.fetcher, found_in=fetched_from, dest_dir=self.fetcher.cache_dir / "dash"
+                )
         if kind == "hls":
             return players.download_hls(url, self.fetcher, found_in=fetched_from, dest_dir=self.fetcher.cache_dir / "hls")
         return self._download(url, kind="audio", found_in=fetched_from).path

@@ -157,7 +157,7 @@ class AudioRef:
     ``url`` is a path or an absolute URL without any media fragment; ``segment`` is the
     ``#t=start,end`` fragment in seconds when only part of the file is embedded (``end`` may be None:
     to the end of the file). ``type`` is ``"audio"`` or ``"video"`` for a media file, ``"hls"`` for an
-    HLS playlist, ``"player"`` for a player page (YouTube, SoundCloud ...) resolved when ingested.
+    HLS playlist, ``"dash"`` for a DASH manifest, ``"player"`` for a player page (YouTube, SoundCloud ...) resolved when ingested.
     ``found_by`` names where the URL came from (``"html5"``, ``"iframe"``, ``"og:audio"``, ``"json-ld"``,
     ``"enclosure"`` ...).
     """

@@ -87,6 +87,27 @@ def hls_stream(clip: Path, folder: Path) -> None:
     )
 
 
+def dash_stream(clip: Path, folder: Path) -> None:
+    """``clip`` as a static DASH stream in ``folder``: audio.mpd, an init segment and 6-second AAC segments."""
+    ffmpeg(
+        "-i",
+        str(clip),
+        "-c:a",
+        "aac",
+        "-b:a",
+        "48k",
+        "-f",
+        "dash",
+        "-seg_duration",
+        "6",
+        "-use_template",
+        "1",
+        "-use_timeline",
+        "0",
+        str(folder / "audio.mpd"),
+    )
+
+
 @pytest.fixture(scope="session")
 def clip(tmp_path_factory) -> Path:
     """The first 18 s of the sample as WAV: short real speech for format and error tests."""

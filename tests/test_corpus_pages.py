@@ -28,15 +28,15 @@ PAGE_TITLES = {
     "guetemala.com-nicole.html.gz": "Ciclista guatemalteca competirá contra las mejores del mundo en el Reino Unido",
     "independent.co.uk.penalty.html.gz": "Falsely reporting a coronavirus contact to force them to self-isolate will receive £1,000 fine",
     "tagesschau.de.rheinmetall.html.gz": "Daten von Rheinmetall gehackt - Interne Unterlagen im Netz",
+    # The annotators took one team's name; the page's <h1> names the match.
+    "sportowefakty.wp.pl.falubaz.html.gz": "Fogo Unia Leszno - RM Solar Falubaz Zielona Góra",
 }
 
 
 # What the indexer still gets wrong on these pages, asserted so that a change shows: boilerplate that
-# sits inside the article's own blocks (a promotion line, a podcast player's button text, a table of
-# links to the site's other sections), and phrases of articles cut short.
+# is a paragraph of the article's own block (a promotion line, the help text of a podcast site's
+# button), which no extractor setting measured removes, and phrases of articles cut short.
 KNOWN_LEAKS = {
-    "elcomercio.pe-kenjifujimori.html.gz": ["Este juicio comprende también a"],
-    "newspaper4k-ap_meta_refresh.html.gz": ["All rights reserved. Terms"],
     "guetemala.com-nicole.html.gz": [
         "¿Ya sabías que en Guatemala.com tenemos canal de Telegram? Únete desde tu celular en este enlace de"
     ],
@@ -73,19 +73,15 @@ def test_the_pages_own_media_are_found_once(articles, name):
         assert len(matches) == 1, f"{item} found {len(matches)} times in {urls}"
     allowed = expected["media"] + expected["optional_media"]
     strangers = [url for url in urls if not any(alt in url for item in allowed for alt in item)]
-    if name == "sonntag-sachsen.de.emanuel.html.gz":
-        # A sidebar video in a plain layout column ("col span_4_of_12"): nothing marks it as a sidebar.
-        assert strangers == ["https://www.youtube.com/embed/c710qsogbPA"]
-    else:
-        assert strangers == []
+    assert strangers == []
     for unwanted in expected["not_media"]:
-        assert not any(unwanted in url for url in urls) or unwanted in " ".join(strangers)
+        assert not any(unwanted in url for url in urls)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_every_found_media_says_how_it_was_found(articles, name):
     for ref in articles(name).audio:
-        assert ref.found_by and ref.type in ("audio", "video", "hls", "player")
+        assert ref.found_by and ref.type in ("audio", "video", "hls", "dash", "player")
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -103,6 +99,43 @@ def test_body_phrases_and_no_boilerplate(articles, name):
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_title(articles, name):
     assert _norm(articles(name).title) == _norm(PAGE_TITLES.get(name, EXPECTED[name]["title"]))
+
+
+def test_a_sidebar_column_after_the_article_and_the_stories_below_it_are_not_its_media(articles):
+    # sonntag-sachsen.de: a video in the sidebar column ("col span_4_of_12"), whose caption the text
+    # extractor takes as a fourth paragraph; correctiv.org: a list page whose later stories embed
+    # YouTube and SoundCloud players, the page's own story none.
+    assert articles("sonntag-sachsen.de.emanuel.html.gz").audio == []
+    assert articles("correctiv.org.zusage.html.gz").audio == []
+    assert len(articles("correctiv.org.zusage.html.gz").paragraphs) > 20
+
+
+def test_the_site_footer_in_a_layout_table_is_not_the_article(articles):
+    # AP sets the story and the site's footer ("©2015 The Associated Press. All rights reserved. Terms
+    # under which this site is provided ...") in cells of one layout table; the story's own notice stays.
+    body = "\n".join(articles("newspaper4k-ap_meta_refresh.html.gz").paragraphs)
+    assert "Terms under which this site is provided" not in " ".join(body.split())
+    assert "under which this site is provided" not in body and "©2015" not in body
+    assert "© 2016 The Associated Press. All rights reserved. This material may not be published" in body
+
+
+def test_a_video_pages_text_is_its_description_not_the_dialogs_in_its_markup(articles):
+    # zdf.de: the login, registration ("... löschen den Verlauf und deine Cookies ..."), age-check and
+    # children's-area dialogs are in the markup; the video's description is shown under the player.
+    article = articles("zdf.de.corona.html.gz")
+    assert article.paragraphs == [
+        "New York ist das Epizentrum der Corona-Pandemie in den USA. Auch der Sport ist zum Stillstand gekommen. "
+        "Die Anteilnahme in den Top-Ligen ist groß. Wie es sportlich weitergeht, ist unklar."
+    ]
+    assert [(ref.found_by, ref.type) for ref in article.audio] == [("json-ld", "player")]
+
+
+def test_rows_of_a_stats_table_stay_rows(articles):
+    # sportowefakty.wp.pl: a speedway match report with each team's points per heat in a table.
+    paragraphs = articles("sportowefakty.wp.pl.falubaz.html.gz").paragraphs
+    assert "Nr | Zawodnik | 1 | 2 | 3 | 4 | 5 | 6 | 7 | Suma" in paragraphs
+    assert "13 | P. Pawlicki Piotr Pawlicki | 3 | 3 | 3 | 3 | - | 12" in paragraphs
+    assert not [paragraph for paragraph in paragraphs if len(paragraph.split()) == 1]
 
 
 def test_paragraphs_of_a_layout_table_stay_apart(articles):

@@ -33,14 +33,18 @@ def test_youtube_rolling_captions_are_read_once_with_their_word_times():
 
 @pytest.mark.parametrize("type", ["text/plain", "application/octet-stream", "application/x-subrip"])
 def test_srt_without_cue_numbers_is_read_whatever_its_label(type):
-    transcript = read("no-indexes.srt", type)
-    assert len(transcript.segments) == 7
-    assert transcript.segments[0].start == 6.5 and transcript.segments[0].end == 9.0
-    assert transcript.segments[0].text.startswith("About 2 months ago I found myself on")
+    transcript = read("podcast-namespace-no-numbers.srt", type)
+    assert len(transcript.segments) == 10
+    assert transcript.segments[0].start == 0.179 and transcript.segments[0].end == 2.399
+    assert transcript.segments[1].text.startswith("almost guaranteed that you're")
+    assert "\ufeff" not in transcript.text and "\r" not in transcript.text
+    # The same cues as the numbered original, speaker names dropped alike.
+    numbered = read("podcast-namespace-example.srt", "application/srt").segments[:10]
+    assert [(s.start, s.end, s.text) for s in transcript] == [(s.start, s.end, s.text) for s in numbered]
 
 
 def test_utf16_srt_with_a_bom():
-    assert read("bom-utf-16-le.srt", "srt").text == read("no-indexes.srt", "srt").text
+    assert read("podcast-namespace-utf-16-le.srt", "srt").text == read("podcast-namespace-no-numbers.srt", "srt").text
 
 
 def test_podcasting20_html_transcript_with_time_stamps():

@@ -11,7 +11,7 @@ import pytest
 from indexer import Index
 from indexer.asr import Transcriber
 
-from .conftest import ffmpeg, hls_stream
+from .conftest import dash_stream, ffmpeg, hls_stream
 from .test_articles import page
 
 pytestmark = pytest.mark.e2e
@@ -24,6 +24,8 @@ def clips(tmp_path_factory, clip):
     ffmpeg("-i", str(clip), "-t", "9", "-b:a", "48k", str(folder / "first.mp3"))
     ffmpeg("-i", str(clip), "-ss", "9", "-b:a", "48k", str(folder / "second.mp3"))
     hls_stream(clip, folder)
+    (folder / "dash").mkdir()
+    dash_stream(clip, folder / "dash")
     return folder
 
 
@@ -48,7 +50,7 @@ def test_a_page_with_a_player_iframe_of_its_own_site(tmp_path, site, clips, use_
 
 
 def test_a_page_whose_video_is_hls_then_mp4_takes_the_mp4_and_hls_alone_is_read(tmp_path, site, clips, use_shared_cache):
-    for path in clips.iterdir():
+    for path in clips.glob("*.*"):
         site.routes[f"/hls/{path.name}"] = (200, {}, path.read_bytes())
     site.routes["/both"] = html(
         '<video controls><source src="/hls/audio.m3u8" type="application/x-mpegURL">'
@@ -64,6 +66,18 @@ def test_a_page_whose_video_is_hls_then_mp4_takes_the_mp4_and_hls_alone_is_read(
     assert report.ok, report.failures
     assert any(r.endswith(".ts") for r in site.requests)
     assert {hit.title for hit in index.search("guarantees", kind="audio")} == {"Ferry vote", "Only HLS"}
+
+
+def test_a_page_whose_only_media_is_a_dash_manifest(tmp_path, site, clips, use_shared_cache):
+    for path in (clips / "dash").iterdir():
+        site.routes[f"/dash/{path.name}"] = (200, {}, path.read_bytes())
+    site.routes["/dash-only"] = html('<video controls><source src="/dash/audio.mpd" type="application/dash+xml"></video>')
+    index = Index(tmp_path / "index", cache_dir=use_shared_cache)
+    report = index.ingest(f"{site.url}/dash-only")
+    assert report.ok, report.failures
+    assert "/dash/init-stream0.m4s" in site.requests and any(r.startswith("/dash/chunk-") for r in site.requests)
+    (hit,) = index.search("guarantees", kind="audio")
+    assert hit.title == "Ferry vote" and 8.5 < hit.start < 10.0
 
 
 def test_a_batch_of_pages_recognises_their_audio_ahead_and_downloads_it_once(

@@ -1,7 +1,7 @@
 """Player iframes and streams: yt-dlp identifies and resolves them, the indexer's fetcher does every request.
 
 yt-dlp's generic extractor runs for real against a loopback server; a site extractor (Libsyn) reads a
-recorded player page; HLS is real: playlists and segments made by FFmpeg from the sample speech.
+recorded player page; HLS and DASH are real: playlists, manifests and segments made by FFmpeg from the sample speech.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import pytest
 from indexer import audio
 from indexer.errors import SourceError
 from indexer.sources.fetch import Fetched, Fetcher
-from indexer.sources.players import download_hls, identify, resolve
+from indexer.sources.players import download_fragments, download_hls, identify, resolve
 
-from .conftest import hls_stream
+from .conftest import dash_stream, hls_stream
 from .test_articles import Site
 
 
@@ -179,4 +179,46 @@ def test_hls_over_the_audio_cap(site, hls, tmp_path):
     with Fetcher(tmp_path / "downloads", {"max_audio_bytes": 40_000}) as small:
         with pytest.raises(Exception, match="larger than|too large|limit"):
             download_hls(f"{site.url}/hls/audio.m3u8", small, found_in=None, dest_dir=tmp_path / "out")
+    assert list((tmp_path / "out").glob("*")) == []
+
+
+# -- DASH --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dash(tmp_path_factory, clip) -> Path:
+    folder = tmp_path_factory.mktemp("dash")
+    dash_stream(clip, folder)
+    return folder
+
+
+def serve_dash(site: Site, folder: Path, prefix: str) -> None:
+    for path in folder.iterdir():
+        kind = "application/dash+xml" if path.suffix == ".mpd" else "video/iso.segment"
+        site.routes[f"{prefix}/{path.name}"] = (200, {"Content-Type": kind}, path.read_bytes())
+
+
+def test_dash_is_read_segment_by_segment_through_the_fetcher(site, fetcher, dash, tmp_path, clip):
+    serve_dash(site, dash, "/dash")
+    media = resolve(f"{site.url}/dash/audio.mpd", fetcher, found_in=None)
+    # The manifest's 18 s in 6-s segments (FFmpeg also writes a few ms of encoder tail past its duration).
+    segments = [f"chunk-stream0-0000{number}.m4s" for number in (1, 2, 3)]
+    assert media.type == "dash" and len(media.fragments) == 4  # the init segment first
+    path = download_fragments(media, fetcher, found_in=None, dest_dir=tmp_path / "out")
+    # FFmpeg reads the joined segments as one fragmented MP4, without a DASH demuxer.
+    assert abs(audio.probe(path).duration - audio.probe(clip).duration) < 0.5
+    fetched = [request for request in site.requests if request.endswith(".m4s")]
+    assert fetched == [f"/dash/{name}" for name in ["init-stream0.m4s", *segments]]
+
+
+def test_live_dash_is_refused_and_dash_over_the_audio_cap(site, dash, tmp_path):
+    manifest = (dash / "audio.mpd").read_text()
+    site.routes["/live/audio.mpd"] = (200, {}, manifest.replace('type="static"', 'type="dynamic"').encode())
+    serve_dash(site, dash, "/dash")
+    with Fetcher(tmp_path / "downloads", {"max_audio_bytes": 40_000}) as small:
+        with pytest.raises(SourceError, match="live stream"):
+            resolve(f"{site.url}/live/audio.mpd", small, found_in=None)
+        media = resolve(f"{site.url}/dash/audio.mpd", small, found_in=None)
+        with pytest.raises(Exception, match="DASH stream larger than the audio limit"):
+            download_fragments(media, small, found_in=None, dest_dir=tmp_path / "out")
     assert list((tmp_path / "out").glob("*")) == []

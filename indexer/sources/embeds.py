@@ -12,7 +12,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass
-from typing import Iterator, Optional, Tuple, Union
+from typing import Callable, Iterator, Optional, Tuple, Union
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 from urllib.request import url2pathname
 
@@ -225,7 +225,7 @@ def find_embedded_audio(
 
     finds = [find for find in _all_finds(tree, make, page_url) if find is not None]
     region = _article_core(tree, paragraphs) if paragraphs else None
-    kept = _select(finds, region, title, page_url)
+    kept = _select(finds, region, title, page_url, after=_article_end(tree, region, title))
     live = [find.url for find in finds if find.type == "live"]
     if live and not kept:
         logger.warning("%s: its only media is a live stream (%s), not a recording: nothing to transcribe", base, live[0])
@@ -652,8 +652,13 @@ def _preference(find: _Find) -> tuple:
     return order.get(find.type, 5), 0 if extension == "mp3" else 1
 
 
-def _select(finds: list[_Find], region, title: Optional[str], page_url: Optional[str]) -> list[_Find]:
-    """The page's own recordings among the finds, one find per recording."""
+def _select(
+    finds: list[_Find], region, title: Optional[str], page_url: Optional[str], *, after: Optional[Callable[..., bool]] = None
+) -> list[_Find]:
+    """The page's own recordings among the finds, one find per recording.
+
+    ``after`` tells whether an element comes after the article (see :func:`_article_end`), or is None.
+    """
     page_title = _norm(title) if title else None
     usable: list[_Find] = []
     for find in finds:
@@ -673,6 +678,8 @@ def _select(finds: list[_Find], region, title: Optional[str], page_url: Optional
     kept = []
     for find in usable:
         container = None if find.element is None or find.keys & declared_keys else _aside(find.element, region)
+        if container is None and after is not None and find.element is not None and not find.keys & declared_keys:
+            container = "what follows the article" if after(find.element) else None
         if container is not None and not (page_title and find.title and _norm(find.title) == page_title):
             logger.info("skipping %s (%s): in %s, not the article", find.url, find.found_by, container)
         else:
@@ -764,7 +771,11 @@ def _aside(element, core) -> Optional[str]:
 
 
 def _article_core(tree, paragraphs: list[str]):
-    """The deepest element holding the article's paragraphs as found in the page, or None."""
+    """The deepest element holding the article's paragraphs as found in the page, or None.
+
+    A paragraph that the text extractor took from elsewhere (a sidebar video's caption) does not widen
+    it: the element taken is the deepest that holds three quarters of the paragraphs' text.
+    """
     wanted = {_norm(paragraph)[:60] for paragraph in paragraphs if len(paragraph) >= 30}
     if not wanted:
         return None
@@ -775,12 +786,47 @@ def _article_core(tree, paragraphs: list[str]):
             matched.append(element)
     if not matched:
         return None
-    common = matched[0]
-    for element in matched[1:]:
-        ancestors = set(element.iterancestors()) | {element}
-        while common is not None and common not in ancestors:
-            common = common.getparent()
-    return common
+    size = {element: len(_norm(element.text_content())) for element in matched}
+    held: dict = {}
+    for element in matched:
+        for holder in (element, *element.iterancestors()):
+            held[holder] = held.get(holder, 0) + size[element]
+    total = sum(size.values())
+    # The holders of enough text form one chain from the root down; the deepest of them is the core.
+    return max((holder for holder, length in held.items() if 4 * length >= 3 * total), key=_depth)
+
+
+def _depth(element) -> int:
+    return sum(1 for _ in element.iterancestors())
+
+
+def _article_end(tree, core, title: Optional[str]) -> Optional[Callable[..., bool]]:
+    """A test of whether an element comes after the article: after the smallest element that holds both
+    the article's headline (an ``h1``/``h2`` reading the title) and its paragraphs, and outside it.
+
+    Such an element is in what the page sets after or beside its article (a sidebar column, a footer),
+    however its classes are named. None when the headline or the paragraphs are not found in the page.
+    """
+    if core is None or not title:
+        return None
+    wanted = _norm(title)
+    heading = next((h for h in tree.iter("h1", "h2") if _norm(h.text_content()) == wanted), None)
+    if heading is None:
+        return None
+    ancestors = set(heading.iterancestors()) | {heading}
+    article = core
+    while article is not None and article not in ancestors:
+        article = article.getparent()
+    if article is None or not isinstance(article.tag, str) or article.tag.lower() in ("body", "html"):
+        return None
+    order = {element: position for position, element in enumerate(tree.iter())}
+    inside = {element for element in article.iter()}
+    end = max(order[element] for element in inside)
+
+    def after(element) -> bool:
+        return element not in inside and order.get(element, -1) > end
+
+    return after
 
 
 def _norm(text: str) -> str:

@@ -47,6 +47,16 @@ _SKIP_TAGS = frozenset("script style noscript template head title svg iframe obj
 # trafilatura's own threshold (MIN_EXTRACTED_SIZE) below which its extraction is not trusted.
 _MIN_ARTICLE_CHARS = 250
 
+# Modal dialogs (login, registration, age checks, consent) are set in the page's markup before the user
+# opens them; their text is never the article's. trafilatura drops <dialog> and "modal-content" boxes,
+# not dialogs marked by ARIA or by a class word "modal" or "...-modal" ("modal-enabled" marks an
+# article whose pictures open in one) (bench/RESULTS.md, "Real pages").
+_MODAL_DIALOGS = (
+    "//dialog|//*[not(self::body or self::html)][@role='dialog' or @role='alertdialog' or @aria-modal='true' "
+    "or contains(concat(' ', normalize-space(@class), ' '), ' modal ') "
+    "or contains(concat(normalize-space(@class), ' '), '-modal ') or contains(concat(normalize-space(@class), ' '), '_modal ')]"
+)
+
 # Where pages state the publication time with more precision than trafilatura's YYYY-MM-DD.
 _PUBLISHED_META = (
     "article:published_time",
@@ -87,6 +97,7 @@ def read_html_article(html: Union[str, bytes], location: str) -> Article:
         # Deduplication is cross-document (an LRU cache shared by calls): it would hide a page
         # that is ingested twice, which is the pipeline's decision, not the parser's.
         deduplicate=False,
+        prune_xpath=_MODAL_DIALOGS,
         # Without trafilatura's fallback extractors (jusText, readability): on real pages they bring
         # back captions, sidebars and teasers more often than text (bench/RESULTS.md, "Real pages").
         fast=True,
@@ -96,7 +107,17 @@ def read_html_article(html: Union[str, bytes], location: str) -> Article:
     if document is None or document.body is None:
         raise ArticleError(f"{location}: no article text found in the page")
     body = document.body
-    if len(document.text or "") < _MIN_ARTICLE_CHARS:
+    described = None
+    if len(document.text or "") < _MIN_ARTICLE_CHARS or len(body) <= 1:
+        # An episode or video page's text is its description, which the page states in its metadata and
+        # shows beside the player. The extractor, finding no article, takes a dialog's text instead, or
+        # all the page's text in one block (its fallback): breadcrumbs, durations, dates with it.
+        described = _shown_description(tree, document.description)
+        if described is not None and _norm(described) in _norm(document.title or ""):
+            described = None  # a description that repeats the title describes nothing
+    if described is not None:
+        logger.debug("%s: the article text is the page's description", location)
+    elif len(document.text or "") < _MIN_ARTICLE_CHARS:
         # On a short page trafilatura's fallback returns all the text there is, navigation links
         # included, in one block. Precision mode keeps only the article, or nothing when the page
         # has none.
@@ -104,8 +125,15 @@ def read_html_article(html: Union[str, bytes], location: str) -> Article:
         if strict is None or strict.body is None or not (strict.text or "").strip():
             raise ArticleError(f"{location}: no article text found in the page (only navigation or page furniture)")
         body = strict.body
+    elif _laid_out_in_tables(body):
+        # A page laid out in a table: trafilatura takes the whole table, the site's copyright and
+        # photo credits in its cells too. Precision mode keeps the article's cells; on pages that only
+        # hold a table among other blocks it loses text (bench/RESULTS.md, "Real pages").
+        strict = cast("Optional[Document]", trafilatura.bare_extraction(tree, favor_precision=True, **options))
+        if strict is not None and strict.body is not None and len(strict.text or "") >= _MIN_ARTICLE_CHARS:
+            body = strict.body
 
-    paragraphs = list(_body_paragraphs(body))
+    paragraphs = [described] if described is not None else list(_body_paragraphs(body))
     title = _headline(tree, _clean(document.title), _clean(document.sitename)) or title_from_location(location)
     # Some pages repeat the headline as the first block of the body.
     if paragraphs and paragraphs[0].casefold() == title.casefold():
@@ -202,6 +230,35 @@ def _generic(title: str, paragraphs: list[str], tree: lxml.html.HtmlElement) -> 
 
 def _looks_like_headline(paragraph: str) -> bool:
     return len(paragraph.split()) <= 20 and not paragraph.rstrip().endswith((".", ":", ";", ","))
+
+
+def _shown_description(tree: lxml.html.HtmlElement, description: Optional[str]) -> Optional[str]:
+    """The page's stated description (``og:description``, ``<meta name=description>``) when an element of
+    its body shows it as it is, else None."""
+    wanted = _norm(description or "")
+    if len(wanted) < 40:
+        return None
+    for body in tree.iter("body"):
+        for element in body.iter("p", "div", "span", "section", "dd"):
+            if _norm(element.text_content()) == wanted:
+                return _clean(element.text_content())
+    return None
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def _laid_out_in_tables(body: lxml.etree._Element) -> bool:
+    """Whether most of trafilatura's output is in tables whose cells hold paragraphs (page layout, not
+    data): the page is set in a layout table, not an article that holds one among its blocks."""
+    layout = [
+        table
+        for table in body.iterchildren("table")
+        if any(child.tag in _BLOCKS_IN_CELLS for cell in table.iter("cell") for child in cell)
+    ]
+    in_layout = sum(len("".join(table.itertext()).strip()) for table in layout)
+    return bool(layout) and 2 * in_layout >= len("".join(body.itertext()).strip())
 
 
 def _body_paragraphs(body: lxml.etree._Element) -> Iterator[str]:

@@ -5,7 +5,9 @@ player URLs of well over a thousand sites) and which recording it plays. :func:`
 as a library, for the media URL behind a player; every request yt-dlp makes goes through the indexer's
 own :class:`~indexer.sources.fetch.Fetcher` (GET only, same size caps and private-address policy), and
 yt-dlp downloads nothing itself. :func:`download_hls` reads an HLS playlist the same way, segment by
-segment, into one local file that FFmpeg decodes.
+segment, into one local file that FFmpeg decodes; :func:`download_fragments` does the same for a DASH
+representation, whose manifest yt-dlp reads (so FFmpeg needs no DASH demuxer: the init segment and
+the media segments in order make one fragmented MP4 or WebM file).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("indexer")
 
-__all__ = ["Player", "ResolvedMedia", "download_hls", "identify", "resolve"]
+__all__ = ["Player", "ResolvedMedia", "download_fragments", "download_hls", "identify", "resolve"]
 
 # Extractors that match a player URL but play no single recording the indexer can read.
 _PLAYLIST_EXTRACTORS = ("Playlist", "Channel", "Tab", "Album", "Set", "User", "Show", "Series")
@@ -70,12 +72,18 @@ class Player:
 
 @dataclass
 class ResolvedMedia:
-    """What a player plays: ``url`` of the media, ``type`` ``"audio"``, ``"video"`` or ``"hls"``."""
+    """What a player plays: ``url`` of the media, ``type`` ``"audio"``, ``"video"``, ``"hls"`` or ``"dash"``.
+
+    For DASH, ``fragments`` are the representation's segment URLs in order (the init segment first)
+    and ``extension`` the container's (``"m4a"``, ``"mp4"``, ``"webm"``).
+    """
 
     url: str
     type: str
     title: Optional[str] = None
     duration: Optional[float] = None
+    fragments: tuple[str, ...] = ()
+    extension: Optional[str] = None
 
 
 @lru_cache(maxsize=1)
@@ -123,9 +131,9 @@ def _site(host: str) -> str:
 
 
 def resolve(url: str, fetcher: "Fetcher", *, found_in: Optional[str]) -> ResolvedMedia:
-    """Ask yt-dlp what the player at ``url`` plays, fetching every request with ``fetcher``.
+    """Ask yt-dlp what the player (or DASH manifest) at ``url`` plays, fetching every request with ``fetcher``.
 
-    Picks an audio-only format when there is one, then a direct (progressive) file, then HLS.
+    Picks an audio-only format when there is one, then a direct (progressive) file, then HLS, then DASH.
     ``found_in`` is the page the player was found in (None for the user's own file): the player's
     requests are checked against it like any URL discovered in that page.
 
@@ -167,35 +175,56 @@ def resolve(url: str, fetcher: "Fetcher", *, found_in: Optional[str]) -> Resolve
     chosen = _best_format(info)
     if chosen is None:
         raise SourceError(f"{url}: the player offers no audio the indexer can read")
-    media_url, protocol, kind = chosen
+    fmt, protocol, kind = chosen
+    if protocol == "http_dash_segments":
+        fragments = tuple(
+            fragment.get("url") or urljoin(fmt.get("fragment_base_url") or fmt["url"], fragment["path"])
+            for fragment in fmt.get("fragments") or []
+        )
+        if not fragments:
+            raise SourceError(f"{url}: the DASH manifest lists no segments")
+        return ResolvedMedia(
+            url=fmt["url"],
+            type="dash",
+            title=info.get("title"),
+            duration=info.get("duration"),
+            fragments=fragments,
+            extension=fmt.get("ext"),
+        )
     return ResolvedMedia(
-        url=media_url,
+        url=fmt["url"],
         type="hls" if "m3u8" in protocol else kind,
         title=info.get("title"),
         duration=info.get("duration"),
     )
 
 
-def _best_format(info: dict) -> Optional[tuple[str, str, str]]:
-    """(url, protocol, "audio" | "video") of the format to download: audio only first, direct before HLS."""
+# Protocols the indexer downloads, best first: a file, an HLS playlist, a DASH representation's segments.
+_PROTOCOL_RANK = {"http": 0, "https": 0, "m3u8": 1, "m3u8_native": 1, "http_dash_segments": 2}
+
+
+def _best_format(info: dict) -> Optional[tuple[dict, str, str]]:
+    """(format, protocol, "audio" | "video") to download: audio only first, direct before HLS before DASH."""
     formats = [f for f in info.get("formats") or [] if f.get("url")]
     if not formats and info.get("url"):
         formats = [info]
     candidates = []
     for fmt in formats:
         protocol = fmt.get("protocol") or _protocol_of(fmt["url"], fmt.get("ext"))
-        if protocol not in ("http", "https", "m3u8", "m3u8_native"):
-            continue  # DASH fragments, RTMP, f4m: not read
+        if protocol not in _PROTOCOL_RANK:
+            continue  # RTMP, f4m, ISM: not read
         if fmt.get("acodec") == "none":
             continue  # video without sound
+        if fmt.get("has_drm"):
+            continue  # encrypted (DASH ContentProtection)
         audio_only = fmt.get("vcodec") == "none" or (fmt.get("ext") in ("mp3", "m4a", "aac", "ogg", "opus", "oga", "wav", "flac"))
         # Speech needs little: among equals, the smallest file downloads fastest.
         size = fmt.get("filesize") or fmt.get("filesize_approx") or fmt.get("tbr") or 0
-        candidates.append(((not audio_only, "m3u8" in protocol, size), fmt["url"], protocol, "audio" if audio_only else "video"))
+        candidates.append(((not audio_only, _PROTOCOL_RANK[protocol], size), fmt, protocol, "audio" if audio_only else "video"))
     if not candidates:
         return None
-    _rank, url, protocol, kind = min(candidates, key=lambda candidate: candidate[0])
-    return url, protocol, kind
+    _rank, fmt, protocol, kind = min(candidates, key=lambda candidate: candidate[0])
+    return fmt, protocol, kind
 
 
 def _protocol_of(url: str, ext: Optional[str]) -> str:
@@ -239,23 +268,51 @@ def download_hls(url: str, fetcher: "Fetcher", *, found_in: Optional[str], dest_
             segments.append(urljoin(playlist_url, line))
     if not segments:
         raise SourceError(f"{url}: HLS playlist without segments")
+    path = _concatenate(segments, fetcher, found_in=found_in or url, dest_dir=dest_dir, suffix=".ts", what=f"{url}: HLS stream")
+    logger.debug("%s: %d HLS segment(s) read", url, len(segments))
+    return path
+
+
+def download_fragments(media: ResolvedMedia, fetcher: "Fetcher", *, found_in: Optional[str], dest_dir: Path) -> Path:
+    """Read a DASH representation (:func:`resolve` of its manifest) into one local file: its segments in order.
+
+    Every segment is fetched with ``fetcher`` (checked against ``found_in``); the file is capped like
+    any audio download.
+
+    Raises:
+      FetchError: a segment could not be fetched, or the whole is over the audio cap.
+    """
+    suffix = f".{media.extension}" if media.extension and media.extension.isalnum() else ".mp4"
+    path = _concatenate(
+        list(media.fragments),
+        fetcher,
+        found_in=found_in or media.url,
+        dest_dir=dest_dir,
+        suffix=suffix,
+        what=f"{media.url}: DASH stream",
+    )
+    logger.debug("%s: %d DASH segment(s) read", media.url, len(media.fragments))
+    return path
+
+
+def _concatenate(segments: list[str], fetcher: "Fetcher", *, found_in: str, dest_dir: Path, suffix: str, what: str) -> Path:
+    """The segments fetched one by one into one new file in ``dest_dir``, under the audio cap."""
     dest_dir.mkdir(parents=True, exist_ok=True)
     cap = fetcher.options.max_audio_bytes
     total = 0
-    with tempfile.NamedTemporaryFile(dir=dest_dir, suffix=".ts", delete=False) as out:
+    with tempfile.NamedTemporaryFile(dir=dest_dir, suffix=suffix, delete=False) as out:
         try:
             for segment in segments:
-                fetched = fetcher.fetch(segment, kind="audio", found_in=found_in or url)
+                fetched = fetcher.fetch(segment, kind="audio", found_in=found_in)
                 with open(fetched.path, "rb") as part:
                     shutil.copyfileobj(part, out)
                 total += fetched.path.stat().st_size
                 if total > cap:
-                    raise FetchError(f"{url}: HLS stream larger than the audio limit ({cap} bytes)")
+                    raise FetchError(f"{what} larger than the audio limit ({cap} bytes)")
         except BaseException:
             out.close()
             Path(out.name).unlink(missing_ok=True)
             raise
-    logger.debug("%s: %d HLS segment(s) read", url, len(segments))
     return Path(out.name)
 
 
