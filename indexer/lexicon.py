@@ -5,8 +5,10 @@ where no embedding article spells it: a guest named in another story, an episode
 bare. The lexicon is the names of every indexed article (capitalised words the article never writes in
 lower case). A heard word, or two adjacent heard words joined, that sounds like a lexicon name long
 and rare enough for :func:`indexer.soundalike.eligible`, by the rules of :mod:`indexer.soundalike`,
-is indexed under the name as an alias, as an aligned word is: a search for the name finds the
-moment, phrases across it work, and the snippet shows both spellings (``**Ashikov** (Ushakov)``).
+is indexed under the name as an alias, as an aligned word is, marked as given by sound
+(:data:`~indexer.index.backend.BY_SOUND`): a search for the name finds the moment, phrases across it
+work, and the hit is a "sounds-like" match that shows both spellings (``**Ashikov** (sounds like
+Ushakov)``).
 
 What is never aliased: a heard word that already has an aligned spelling; a heard word that is
 itself a lexicon name (heard as some article writes it: "Russia" in "Russia in" is not "Russian");
@@ -20,6 +22,7 @@ from typing import Iterable, Sequence
 
 from . import soundalike
 from .align import article_names
+from .index.backend import BY_SOUND
 from .models import Segment
 
 # segment index -> [(word index, spelling)], as in indexer.index.backend.Aliases
@@ -32,7 +35,8 @@ def names(title: str, paragraphs: Sequence[str]) -> set[str]:
 
 
 def name_aliases(segments: Sequence[Segment], lexicon: Iterable[str], taken: Aliases | None = None) -> Aliases:
-    """Spellings from ``lexicon`` for heard words that sound like them: segment -> [(word index, name)].
+    """Spellings from ``lexicon`` for heard words that sound like them: segment -> [(word index, name)],
+    each name marked :data:`~indexer.index.backend.BY_SOUND`.
 
     A pair of heard words gets the name on its first word and ``""`` on the second (the
     :data:`~indexer.index.backend.Aliases` convention). Words in ``taken`` (segment -> [(word index,
@@ -76,7 +80,7 @@ def name_aliases(segments: Sequence[Segment], lexicon: Iterable[str], taken: Ali
                     span = (k, k + 1) if joined else (k,)
                     if any(i in found for i in span):
                         continue  # the first name to claim a heard word keeps it
-                    found[k] = name
+                    found[k] = BY_SOUND + name
                     if joined:
                         found[k + 1] = ""
     aliases: Aliases = {}

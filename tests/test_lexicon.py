@@ -35,7 +35,7 @@ def test_an_articles_names_make_its_lexicon():
 def test_heard_words_and_pairs_that_sound_like_a_name_get_its_spelling():
     segments = [segment("Yury", "Ashikov,", "said"), segment("Captain", "Ailey", "MacLeod", "met", "in", "grid", "today")]
     aliases = lexicon.name_aliases(segments, {"Ushakov", "Ingrid", "Eilidh"})
-    assert aliases == {0: [(1, "Ushakov")], 1: [(4, "Ingrid"), (5, "")]}
+    assert aliases == {0: [(1, "~Ushakov")], 1: [(4, "~Ingrid"), (5, "")]}  # marked as given by sound
 
 
 def test_what_is_never_given_a_lexicon_spelling():
@@ -74,9 +74,10 @@ def test_audio_ingested_after_an_article_that_spells_the_name(tmp_path, quote):
     index = open_index(tmp_path)
     assert index.ingest(SAMPLE_ARTICLE, audio=[SAMPLE_AUDIO]).ok
     assert index.ingest(quote).ok  # nobody embeds it
-    assert audio_hits(index, "Ushakov") == {str(SAMPLE_AUDIO): {"article"}, quote: {"article"}}
+    # Aligned in the article's own audio; found by sound in the clip, and said so.
+    assert audio_hits(index, "Ushakov") == {str(SAMPLE_AUDIO): {"article"}, quote: {"sounds-like"}}
     hits = [h for h in index.search("Ushakov", kind="audio", limit=50) if h.audio == quote]
-    assert all("**Ashikov** (Ushakov)" in h.snippet for h in hits)
+    assert all("**Ashikov** (sounds like Ushakov)" in h.snippet for h in hits)
     assert min(h.start for h in hits) < 2.0  # "Yury Ushakov" opens the clip
     # A phrase across the name works in the clip too.
     assert quote in audio_hits(index, '"Yury Ushakov"')
@@ -86,7 +87,7 @@ def test_an_article_ingested_after_audio_that_says_its_name(tmp_path, quote):
     index = open_index(tmp_path)
     assert index.ingest(quote).ok
     assert index.ingest(SAMPLE_ARTICLE, audio=[SAMPLE_AUDIO]).ok  # spells Ushakov; embeds the sample, not the clip
-    assert audio_hits(index, "Ushakov") == {str(SAMPLE_AUDIO): {"article"}, quote: {"article"}}
+    assert audio_hits(index, "Ushakov") == {str(SAMPLE_AUDIO): {"article"}, quote: {"sounds-like"}}
     # The clip was written again with the name added; what it had stays.
     assert index.transcript(next(s.id for s in index.sources() if s.location == quote)).text.count("Ashikov") >= 1
     assert {h.match for h in index.search("Ashikov", kind="audio", limit=50)} == {"exact"}
@@ -119,3 +120,13 @@ def test_the_lexicon_is_read_from_the_articles_records(tmp_path, quote, monkeypa
     monkeypatch.setattr(TextIndex, "article", unread)
     assert index.ingest(quote).ok  # nobody embeds it; the lexicon gives it the name
     assert quote in audio_hits(index, "Ushakov")
+
+
+def test_a_name_given_by_sound_is_spelled_in_the_article_spelling_transcript(tmp_path, quote):
+    index = open_index(tmp_path)
+    assert index.ingest(SAMPLE_ARTICLE, audio=[SAMPLE_AUDIO]).ok
+    assert index.ingest(quote).ok
+    clip = next(s.id for s in index.sources() if s.location == quote)
+    spelled = index.transcript(clip, spelling="article")
+    assert "Ushakov" in spelled.text and "~" not in spelled.text
+    assert "Ashikov" in index.transcript(clip).text  # the default stays what was heard

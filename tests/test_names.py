@@ -219,16 +219,16 @@ GUEST = NAMES / "guest_interview"
 
 def test_a_name_spelled_only_in_another_article_is_found_where_an_episode_says_it(tmp_path, shared_cache):
     # The host names the guest; the episode page does not. A news story ingested later spells the
-    # name without embedding the episode: the index-wide lexicon gives the episode its spelling.
+    # name without embedding the episode: the index-wide lexicon gives the episode its spelling, by sound.
     index = Index(tmp_path / "index", cache_dir=shared_cache)
     assert index.ingest(str(GUEST.with_suffix(".html"))).ok
     assert index.ingest(str(NAMES / "guest_interview.article.txt")).ok
     spoken = [s for s in truth(GUEST)["sentences"] if "Wieczorek" in s["text"]]
     hits = sorted(index.search("Wieczorek", kind="audio"), key=lambda h: h.start)
-    assert {h.audio for h in hits} == {audio_of(GUEST)} and {h.match for h in hits} == {"article"}
+    assert {h.audio for h in hits} == {audio_of(GUEST)} and {h.match for h in hits} == {"sounds-like"}
     assert len(hits) == len(spoken)
     for hit, sentence in zip(hits, spoken):
-        assert sentence["start"] - 1 <= hit.start <= sentence["end"] and "(Wieczorek)" in hit.snippet
+        assert sentence["start"] - 1 <= hit.start <= sentence["end"] and "(sounds like Wieczorek)" in hit.snippet
     assert index.search('"Radomir Wieczorek"', kind="audio")
     for query in ("Kasprzak", "Shropshire"):  # the story names them; nobody says them
         assert index.search(query, kind="audio") == [], query

@@ -31,12 +31,15 @@ from typing import Callable, NamedTuple, Optional, Protocol, Sequence
 from ..links import Lookup
 from ..models import Article, HeardAt, Segment, Source, SourceKind, Transcript, Word
 
-__all__ = ["Aliases", "Backend", "Changes", "HeardAts", "Lookup", "Match", "MatchKind", "StoredWord"]
+__all__ = ["BY_SOUND", "Aliases", "Backend", "Changes", "HeardAts", "Lookup", "Match", "MatchKind", "StoredWord"]
 
 # segment index -> [(word index, spelling)]: article spellings a spoken word is also found under
 # (from aligning the transcript with the articles that embed it, indexer.alignment). An empty
 # spelling marks a heard word that is part of the previous word's ("four teen" -> "fourteen", "").
 Aliases = dict[int, list[tuple[int, str]]]
+# An alias that starts with it was given by sound (the index-wide name lexicon, indexer.lexicon),
+# not by aligning: its hits are "sounds-like" matches.
+BY_SOUND = "~"
 # paragraph index -> where the paragraph is spoken (indexer.alignment).
 HeardAts = dict[int, list[HeardAt]]
 # How a match was found: "exact" (the query's words, or their normal forms such as "14" for
@@ -90,6 +93,17 @@ class StoredWord(NamedTuple):
 
     def dump(self) -> list:
         return list(self) if self.alias is not None else list(self[:4])
+
+    @property
+    def spelling(self) -> Optional[str]:
+        """The alias as spelled (without the :data:`BY_SOUND` mark)."""
+        if self.alias is not None and self.alias.startswith(BY_SOUND):
+            return self.alias[len(BY_SOUND) :]
+        return self.alias
+
+    @property
+    def by_sound(self) -> bool:
+        return self.alias is not None and self.alias.startswith(BY_SOUND)
 
     def to_word(self) -> Word:
         return Word(start=self.start, end=self.end, word=self.word, probability=self.probability)

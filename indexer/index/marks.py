@@ -18,7 +18,7 @@ from ..models import Word
 from ..normalise import EDGE_PUNCTUATION, normalising_analyzer
 from .backend import StoredWord
 
-__all__ = ["alias_matches", "corrected_text", "mark_aliases", "mark_normal_forms", "mark_sounds_like"]
+__all__ = ["alias_match_kind", "alias_matches", "corrected_text", "mark_aliases", "mark_normal_forms", "mark_sounds_like"]
 
 Matched = Callable[[str], bool]
 
@@ -26,17 +26,18 @@ Matched = Callable[[str], bool]
 def corrected_text(words: Sequence[StoredWord]) -> str:
     """A segment's words with the article's spellings in place of what was heard (an empty alias
     marks a heard word that is part of the previous word's spelling)."""
-    return " ".join(w.alias if w.alias is not None else w.word for w in words if w.alias != "")
+    return " ".join(w.spelling if w.spelling is not None else w.word for w in words if w.alias != "")
 
 
-def alias_matches(words: Sequence[StoredWord], matched: Matched) -> list[tuple[str, str]]:
-    """(heard, article spelling) of the words of a segment that matched only as the article spells them."""
+def alias_matches(words: Sequence[StoredWord], matched: Matched) -> list[tuple[str, str, bool]]:
+    """(heard, article spelling, given by sound) of the words of a segment that matched only as an
+    article spells them."""
     found = []
     normal = normalising_analyzer()
     for k, word in enumerate(words):
         if not word.alias:
             continue
-        spelled = {t.text for t in normal(word.alias)}
+        spelled = {t.text for t in normal(word.spelling or "")}
         heard = word.word
         for following in words[k + 1 :]:  # heard words that are part of this one's spelling
             if following.alias != "":
@@ -45,17 +46,24 @@ def alias_matches(words: Sequence[StoredWord], matched: Matched) -> list[tuple[s
         if spelled == {t.text for t in normal(heard.replace(" ,", ","))}:
             continue  # "14" for "fourteen": the same word, found through its normal form
         if any(matched(t) for t in spelled):
-            found.append((word.word, word.alias))
+            found.append((word.word, word.spelling or "", word.by_sound))
     return found
 
 
-def mark_aliases(snippet: str, aliased: list[tuple[str, str]]) -> str:
-    """The heard word marked and the article's spelling beside it: ``**Ashikov** (Ushakov)``."""
-    for heard, spelled in aliased:
+def mark_aliases(snippet: str, aliased: list[tuple[str, str, bool]]) -> str:
+    """The heard word marked and the article's spelling beside it: ``**Ashikov** (Ushakov)``, or
+    ``**Ashikov** (sounds like Ushakov)`` for a spelling given by sound."""
+    for heard, spelled, by_sound in aliased:
         word = heard.strip(EDGE_PUNCTUATION) or heard
+        beside = f"sounds like {spelled}" if by_sound else spelled
         pattern = re.compile(r"(?<!\w)(?:\*\*)?" + re.escape(word) + r"(?:\*\*)?(?!\w)")
-        snippet = pattern.sub(lambda _: f"**{word}** ({spelled})", snippet, count=1)
+        snippet = pattern.sub(lambda _: f"**{word}** ({beside})", snippet, count=1)
     return snippet
+
+
+def alias_match_kind(aliased: list[tuple[str, str, bool]]) -> str:
+    """The hit's match: "article" if an aligned article's spelling matched, else "sounds-like"."""
+    return "article" if any(not by_sound for _, _, by_sound in aliased) else "sounds-like"
 
 
 def mark_sounds_like(words: Sequence[StoredWord], start: float, text: str, alike: dict[str, str]) -> tuple[float, str]:

@@ -18,11 +18,11 @@ def article_spelling(segment: Segment, stored: list[StoredWord]) -> Segment:
         if kept.alias == "" and words and words[-1].heard is not None:
             words[-1].end = word.end
             words[-1].heard = f"{words[-1].heard} {word.word}"
-        elif kept.alias:
+        elif kept.spelling:
             # The heard word's punctuation stays: the article's word is spoken in the heard sentence.
             tail = word.word[len(word.word.rstrip(EDGE_PUNCTUATION)) :]
             words.append(
-                Word(start=word.start, end=word.end, word=kept.alias + tail, probability=word.probability, heard=word.word)
+                Word(start=word.start, end=word.end, word=kept.spelling + tail, probability=word.probability, heard=word.word)
             )
         else:
             words.append(word)

@@ -579,7 +579,7 @@ def _matches(searcher: Searcher, query, limit: int, matched: set[tuple[str, str]
                 jump_in=jump_in(result, matched) if audio else None,
                 record=source,
                 embedded_in=[r for r in embedded_in if r is not None],
-                match="article" if aliased else "exact",
+                match=marks.alias_match_kind(aliased) if aliased else "exact",
                 heard_at=[HeardAt(**h) for h in result.get("heard_at") or []],
             ),
             result,
@@ -629,15 +629,15 @@ def _first_matched_word(result, matched: set[tuple[str, str]]) -> Optional[Store
             return word
         if any(("exact", t.text) in matched for t in exact(word.word)):
             return word
-        if word.alias and any(("aliases", t.text) in matched for t in normal(word.alias)):
+        if word.spelling and any(("aliases", t.text) in matched for t in normal(word.spelling)):
             return word
         if any(("norm", t.text) in matched for t in normal(word.word)):
             return word
     return None
 
 
-def _alias_matches(result, matched: set[tuple[str, str]]) -> list[tuple[str, str]]:
-    """(heard, article spelling) of the words in an audio hit that matched only as the article spells them."""
+def _alias_matches(result, matched: set[tuple[str, str]]) -> list[tuple[str, str, bool]]:
+    """(heard, article spelling, given by sound) of the words in an audio hit that matched only as the article spells them."""
     words = [StoredWord.load(w) for w in result.get("words") or []]
     return marks.alias_matches(words, lambda token: ("aliases", token) in matched)
 

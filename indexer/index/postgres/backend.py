@@ -361,7 +361,7 @@ def _search(conn, query: str, limit: int, kind: Optional[SourceKind]) -> list[Ma
         first = matcher.first_word(stored) if found_kind == "audio" else None
         match = _match(source_id, found_kind, text, start, end, score, records)
         match.snippet, match.jump_in = snippet, (first.start if first else start) if found_kind == "audio" else None
-        match.match = "article" if aliased else "exact"
+        match.match = marks.alias_match_kind(aliased) if aliased else "exact"
         match.heard_at = [HeardAt(**h) for h in heard_at or []]
         matches.append(match)
     if kind in (None, "audio") and len(matches) < limit and not any(m.kind == "audio" for m in matches):
@@ -513,7 +513,7 @@ class _Matcher:
         for word in words:
             if self.matches(word.word, "A") or any(self.normal_match(t) for t in forms.normal_tokens(word.word)):
                 return word
-            if word.alias and any(self.normal_match(t) for t in forms.normal_tokens(word.alias)):
+            if word.spelling and any(self.normal_match(t) for t in forms.normal_tokens(word.spelling)):
                 return word
         return None
 
