@@ -282,39 +282,25 @@ def _overlap(whoosh: TextIndex, pg, queries: list[str]) -> float:
     return round(statistics.fmean(shares), 2) if shares else float("nan")
 
 
-def bench_ingest(work: Path, out: TextIO, clips: int = 8, rounds: int = 3) -> dict:
-    """The same folder of clips ingested locally (2 workers) and through a 2-process Dask cluster,
-    ``rounds`` times each, alternating; the overhead is that of the medians."""
+def bench_ingest(work: Path, out: TextIO, clips: int = 8, rounds: int = 3, folder: Optional[Path] = None) -> dict:
+    """The same folder ingested locally (2 workers) and through a 2-process Dask cluster, ``rounds``
+    times each, alternating; the overhead is that of the medians. The folder is ``clips`` clips of
+    18 s cut from the sample, or ``folder`` as given (e.g. the asr benchmark's episodes)."""
     import distributed
     from podcast import speech  # bench/podcast.py: the samples script's ffmpeg
 
+    from indexer import audio
     from indexer.asr import Transcriber
     from indexer.cluster import ClusterTranscriber
     from indexer.ingest import Ingester
     from indexer.sources.fetch import Fetcher
 
-    sample = HERE.parent / "samples" / "seed_article.mp3"
-    folder = work / "clips"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
     seconds = 18
-    for k in range(clips):
-        subprocess.run(
-            [
-                speech.ffmpeg_exe(),
-                "-y",
-                "-loglevel",
-                "error",
-                "-ss",
-                str(k * seconds),
-                "-t",
-                str(seconds),
-                "-i",
-                str(sample),
-                str(folder / f"clip{k:02d}.mp3"),
-            ],
-            check=True,
-        )
+    if folder is None:
+        folder = work / "clips"
+        _cut_clips(speech.ffmpeg_exe(), folder, clips, seconds)
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    clips, audio_s = len(files), round(sum(audio.probe(p).duration for p in files))
 
     def run(transcriber) -> float:
         index = TextIndex(Path(tempfile.mkdtemp(dir=work)))
@@ -354,7 +340,7 @@ def bench_ingest(work: Path, out: TextIO, clips: int = 8, rounds: int = 3) -> di
     local_median, cluster_median = statistics.median(local_s), statistics.median(cluster_s)
     result = {
         "clips": clips,
-        "audio_s": clips * seconds,
+        "audio_s": audio_s,
         "rounds": rounds,
         "local_s": [round(x, 1) for x in local_s],
         "cluster_s": [round(x, 1) for x in cluster_s],
@@ -365,6 +351,15 @@ def bench_ingest(work: Path, out: TextIO, clips: int = 8, rounds: int = 3) -> di
     out.write(f"  ingest: {result}\n")
     out.flush()
     return result
+
+
+def _cut_clips(ffmpeg: str, folder: Path, clips: int, seconds: int) -> None:
+    sample = HERE.parent / "samples" / "seed_article.mp3"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for k in range(clips):
+        command = [ffmpeg, "-y", "-loglevel", "error", "-ss", str(k * seconds), "-t", str(seconds), "-i", str(sample)]
+        subprocess.run([*command, str(folder / f"clip{k:02d}.mp3")], check=True)
 
 
 def _ms(d: dict) -> str:
@@ -410,7 +405,7 @@ def report(rows: list[dict], writers: Optional[dict], ingest: Optional[dict], ou
         )
     if ingest:
         out.write(
-            f"\nIngest of {ingest['clips']} clips ({ingest['audio_s']} s of audio), median of {ingest['rounds']}: "
+            f"\nIngest of {ingest['clips']} files ({ingest['audio_s']} s of audio), median of {ingest['rounds']}: "
             f"local {ingest['local_median_s']} s, Dask cluster of the same 2 cores {ingest['cluster_median_s']} s "
             f"({ingest['overhead_pct']:+.1f} %).\n"
         )
@@ -440,6 +435,7 @@ def run(
     clips: int = 8,
     rounds: int = 3,
     skip_writers: bool = False,
+    ingest_folder: Optional[Path] = None,
 ) -> None:
     work.mkdir(parents=True, exist_ok=True)
     server = None if postgres else start_postgres(work, keep)
@@ -457,7 +453,7 @@ def run(
     finally:
         if server is not None:
             server.cleanup()
-    ingest = None if skip_ingest else bench_ingest(work, out, clips, rounds)
+    ingest = None if skip_ingest else bench_ingest(work, out, clips, rounds, ingest_folder)
     report(rows, writers, ingest, out)
 
 
@@ -474,6 +470,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--clips", type=int, default=8, help="18-second clips in the ingested folder (at most 8)")
     parser.add_argument("--rounds", type=int, default=3, help="ingests of the folder each way, alternating")
     parser.add_argument("--skip-writers", action="store_true")
+    parser.add_argument("--ingest-folder", type=Path, help="a folder of audio to ingest instead of the clips")
     parser.add_argument("--keep", action="store_true", help="keep the built indexes and reuse kept ones")
     parser.add_argument("--build-only", action="store_true", help="build (or find kept) indexes and stop")
     args = parser.parse_args(argv)
@@ -492,6 +489,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         clips=args.clips,
         rounds=args.rounds,
         skip_writers=args.skip_writers,
+        ingest_folder=args.ingest_folder,
     )
     return 0
 
