@@ -74,6 +74,38 @@ def joined_pairs(words: Iterable[str]) -> str:
     return " ".join(a + b for a, b in zip(plain, plain[1:]) if a and b)
 
 
+# Metaphone's letters (jellyfish writes "0" for "th"): a code one edit away is made of these.
+_CODE_LETTERS = "0ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def metaphone(word: str) -> str:
+    import jellyfish
+
+    return jellyfish.metaphone(word)
+
+
+def near_codes(code: str) -> set[str]:
+    """``code`` and every code one deletion, insertion or substitution away from it: the codes a
+    heard word that sounds like a word of that code can have."""
+    alphabet = set(_CODE_LETTERS) | set(code)
+    near = {code}
+    for k in range(len(code) + 1):
+        near |= {code[:k] + c + code[k:] for c in alphabet}
+        if k < len(code):
+            near.add(code[:k] + code[k + 1 :])
+            near |= {code[:k] + c + code[k + 1 :] for c in alphabet}
+    return near
+
+
+def sound_terms(words: Iterable[str]) -> str:
+    """Heard words (``s``) and adjacent pairs joined (``p``), each after its Metaphone code, space-separated:
+    ``sANKS.angozia pATYM.adayemi``. Indexed, so candidates are found by code, not by reading every heard word."""
+    plain = [letters(w) for w in words]
+    terms = {f"s{metaphone(a)}.{a}" for a in plain if len(a) >= MIN_HEARD_LETTERS}
+    terms |= {f"p{metaphone(a + b)}.{a + b}" for a, b in zip(plain, plain[1:]) if a and b}
+    return " ".join(sorted(terms))
+
+
 def sounds_like(word: str, heard: Iterable[str], *, pairs: bool = False) -> set[str]:
     """The heard words (or joined pairs) in ``heard`` that sound like query ``word``."""
     import jellyfish

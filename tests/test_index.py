@@ -406,3 +406,47 @@ def test_a_long_lived_index_shows_a_record_rewritten_after_it_searched(index):
     renamed = Source(**{**EPISODE.__dict__, "title": "Episode one, renamed"})
     index.write([renamed])
     assert {h.title for h in index.search("Ushakov", kind="audio")} == {"Episode one, renamed"}
+
+
+def _sound_index(directory) -> TextIndex:
+    index = TextIndex(directory)
+    said = Transcript(
+        segments=[segment("We spoke to Ushakoff and to Ada Yemi about the talks.", 0.0)], language="en", duration=10.0
+    )
+    index.write([EPISODE], transcripts={EPISODE.id: said})
+    return index
+
+
+def test_sound_alike_candidates_are_found_by_code_not_by_reading_every_heard_word(tmp_path, monkeypatch):
+    from whoosh.reading import SegmentReader
+
+    index = _sound_index(tmp_path / "ix")
+
+    def unread(self, fieldname):
+        raise AssertionError(f"read the whole {fieldname} lexicon")
+
+    monkeypatch.setattr(SegmentReader, "lexicon", unread)
+    assert [(h.match, h.snippet) for h in index.search("Ushakov")] == [
+        ("sounds-like", "We spoke to **Ushakoff** (sounds like Ushakov) and to Ada Yemi about the talks.")
+    ]
+    assert [h.match for h in index.search("Adeyemi")] == ["sounds-like"]
+    assert index.search("Zbigniewski") == []
+    index.close()
+
+
+def test_an_index_made_before_sound_codes_still_finds_by_sound(tmp_path, monkeypatch):
+    from indexer.index import whoosh
+
+    made = whoosh._schema
+
+    def without_codes():
+        schema = made()
+        schema.remove("sounds")
+        return schema
+
+    monkeypatch.setattr(whoosh, "_schema", without_codes)
+    index = _sound_index(tmp_path / "ix")
+    assert "sounds" not in index.backend._index().schema
+    assert [h.match for h in index.search("Ushakov")] == ["sounds-like"]
+    assert [h.match for h in index.search("Adeyemi")] == ["sounds-like"]
+    index.close()

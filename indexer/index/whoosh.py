@@ -98,6 +98,10 @@ def _schema() -> Schema:
         # clause matches and is left out of the search (_lean). Only in indexes created with it: an
         # older index's documents never filled it.
         norm_only=KEYWORD(scorable=False),
+        # A segment's heard words and joined pairs after their Metaphone codes (soundalike.sound_terms):
+        # the sound-alike fallback finds its candidates by code. Only in indexes created with it; an
+        # older index's fallback reads every heard word and pair (seconds at 100k segments).
+        sounds=KEYWORD(lowercase=False, scorable=False),
         start=NUMERIC(float, stored=True),
         end=NUMERIC(float, stored=True),
         seq=NUMERIC(int, stored=True),
@@ -389,14 +393,11 @@ class WhooshBackend:
                 except QueryError:
                     pass  # a stop word, which the query itself leaves out
                 continue
-            single = soundalike.sounds_like(word, (t.decode() for t in reader.lexicon("exact")))
-            # An index opened read-only from before the pairs field has none.
-            pairs = reader.lexicon("pairs") if "pairs" in searcher.schema else ()
-            joined = soundalike.sounds_like(word, (t.decode() for t in pairs), pairs=True)
+            single, joined, clause = _sound_candidates(word, reader)
             if not single and not joined:
                 return []
             alike.update({c: word for c in single | joined})
-            clauses.append(Or([Term("exact", c) for c in single] + [Term("pairs", c) for c in joined]))
+            clauses.append(clause)
         query = And([*clauses, Term("kind", "audio")])
         seen = {(m.source_id, m.start) for m in found}
         matches: list[Match] = []
@@ -406,6 +407,33 @@ class WhooshBackend:
             if (match.source_id, match.start) not in seen and len(matches) < limit:
                 matches.append(match)
         return matches
+
+
+def _sound_fields(schema: Schema, words) -> dict:
+    """A segment's fields for the sound-alike fallback: ``sounds`` where the index has it, else ``pairs``."""
+    heard = [w.word for w in words]
+    if "sounds" in schema:
+        return {"sounds": soundalike.sound_terms(heard)}
+    return {"pairs": soundalike.joined_pairs(heard)}
+
+
+def _sound_candidates(word: str, reader) -> tuple[set[str], set[str], Or]:
+    """Heard words and joined pairs that sound like ``word``, and the query that finds them."""
+    if "sounds" in reader.schema:
+        code = soundalike.metaphone(soundalike.letters(word))
+
+        def heard(prefix: str) -> list[str]:
+            return [t.decode().split(".", 1)[1] for t in reader.expand_prefix("sounds", prefix)]
+
+        singles = [w for near in sorted(soundalike.near_codes(code)) for w in heard(f"s{near}.")]
+        single = soundalike.sounds_like(word, singles)
+        joined = soundalike.sounds_like(word, heard(f"p{code}."), pairs=True)
+        return single, joined, Or([Term("exact", c) for c in single] + [Term("sounds", f"p{code}.{c}") for c in joined])
+    single = soundalike.sounds_like(word, (t.decode() for t in reader.lexicon("exact")))
+    # An index opened read-only from before the pairs field has none.
+    pairs = reader.lexicon("pairs") if "pairs" in reader.schema else ()
+    joined = soundalike.sounds_like(word, (t.decode() for t in pairs), pairs=True)
+    return single, joined, Or([Term("exact", c) for c in single] + [Term("pairs", c) for c in joined])
 
 
 def _close(searcher: Searcher) -> None:
@@ -463,7 +491,7 @@ def _apply(writer, changes: Changes) -> None:
                     aliases=corrected_text(stored) if alias_at else "",
                     norm=segment.text,
                     norm_only=_norm_only(segment.text),
-                    pairs=soundalike.joined_pairs(w.word for w in segment.words),
+                    **_sound_fields(writer.schema, segment.words),
                 )
         if source.id in changes.articles:
             heard = changes.heard_at.get(source.id, {})

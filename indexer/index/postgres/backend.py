@@ -404,10 +404,10 @@ def _sounds_like(conn, query: str, limit: int, found: list[Match]) -> list[Match
             except QueryError:
                 pass  # a stop word: nothing to require
             continue
-        code = _metaphone(soundalike.letters(word))
+        code = soundalike.metaphone(soundalike.letters(word))
         rows = conn.execute(
             "SELECT term, pair FROM heard_terms WHERE (code = ANY(%s) AND NOT pair) OR (code = %s AND pair)",
-            (sorted(_one_edit(code)), code),
+            (sorted(soundalike.near_codes(code)), code),
         ).fetchall()
         single = soundalike.sounds_like(word, (term for term, pair in rows if not pair))
         joined = soundalike.sounds_like(word, (term for term, pair in rows if pair), pairs=True)
@@ -428,28 +428,6 @@ def _sounds_like(conn, query: str, limit: int, found: list[Match]) -> list[Match
         match.match = "sounds-like"
         matches.append(match)
     return matches
-
-
-# Metaphone's letters (jellyfish writes "0" for "th"): a code one edit away is made of these.
-_CODE_LETTERS = "0ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-
-def _metaphone(word: str) -> str:
-    import jellyfish
-
-    return jellyfish.metaphone(word)
-
-
-def _one_edit(code: str) -> set[str]:
-    """``code`` and every code one deletion, insertion or substitution away from it."""
-    letters = set(_CODE_LETTERS) | set(code)
-    near = {code}
-    for k in range(len(code) + 1):
-        near |= {code[:k] + c + code[k:] for c in letters}
-        if k < len(code):
-            near.add(code[:k] + code[k + 1 :])
-            near |= {code[:k] + c + code[k + 1 :] for c in letters}
-    return near
 
 
 _EDGES = re.compile(r"^[^\w*]+|[^\w*]+$")
