@@ -287,7 +287,7 @@ def _overlap(whoosh: TextIndex, pg, queries: list[str]) -> float:
 
 def bench_ingest(work: Path, out: TextIO, clips: int = 8, rounds: int = 3, folder: Optional[Path] = None) -> dict:
     """The same folder ingested locally (2 workers) and through a Dask cluster of one worker process
-    on the same cores (2 workers in its engine), ``rounds``
+    of two threads on the same cores (2 workers in its engine), ``rounds``
     times each, alternating; the overhead is that of the medians. The folder is ``clips`` clips of
     18 s cut from the sample, or ``folder`` as given (e.g. the asr benchmark's episodes)."""
     import distributed
@@ -322,10 +322,10 @@ def bench_ingest(work: Path, out: TextIO, clips: int = 8, rounds: int = 3, folde
     local_s: list[float] = []
     cluster_s: list[float] = []
     with distributed.LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        n_workers=1, threads_per_worker=2, processes=True, host="127.0.0.1", dashboard_address=None
     ) as cluster:
-        # One worker process on the machine's two cores, recognising a file's chunks two at a time
-        # (one thread each), as the local run does: docs/scaling.md's advice for a worker machine.
+        # One worker process on the machine's two cores, two files at a time into one engine that
+        # recognises two chunks at once (one thread each), as locally: docs/scaling.md's advice.
         warm = ClusterTranscriber(cluster.scheduler_address, cache_dir=fresh_cache(), workers=2)
         warm.client.run(lambda: None)  # registers the plugin: each worker loads the model
         # One untimed round first (the first ingest in a process loads what later ones reuse), then
