@@ -196,16 +196,9 @@ def long_alignment_time(index: Index, cases: list[dict], hours: float, article_w
     The transcript repeats the set's own transcripts (times shifted) up to the length; the article
     repeats the set's paragraphs, so much of it aligns, as a long read article would.
     """
-    from indexer.models import Segment, Transcript, Word
+    from indexer.models import Transcript
 
-    pieces = [index.transcript(s.id) for s in index.sources() if s.kind == "audio"]
-    segments, offset = [], 0.0
-    while offset < hours * 3600:
-        for piece in pieces:
-            for seg in piece.segments:
-                words = [Word(w.start + offset, w.end + offset, w.word, w.probability) for w in seg.words]
-                segments.append(Segment(seg.start + offset, seg.end + offset, seg.text, words))
-            offset += max(1.0, piece.segments[-1].end if piece.segments else 1.0)
+    segments, offset = _long_segments(index, hours)
     paragraphs, count = [], 0
     while count < article_words:
         for case in cases:
@@ -222,12 +215,8 @@ def long_alignment_time(index: Index, cases: list[dict], hours: float, article_w
     return min(runs), sum(len(s.words) for s in segments), count
 
 
-def long_lexicon_time(index: Index, cases: list[dict], hours: float, extra_names: int) -> tuple[float, int]:
-    """Seconds to look for the lexicon's names in a transcript of ``hours`` of speech (made as in
-    :func:`long_alignment_time`): the set's names plus ``extra_names`` invented ones, as a larger
-    index would hold. Returns (seconds, names)."""
-    import random
-
+def _long_segments(index: Index, hours: float) -> tuple[list, float]:
+    """The set's own transcripts repeated (times shifted) up to ``hours``: (segments, duration)."""
     from indexer.models import Segment, Word
 
     pieces = [index.transcript(s.id) for s in index.sources() if s.kind == "audio"]
@@ -238,6 +227,16 @@ def long_lexicon_time(index: Index, cases: list[dict], hours: float, extra_names
                 words = [Word(w.start + offset, w.end + offset, w.word, w.probability) for w in seg.words]
                 segments.append(Segment(seg.start + offset, seg.end + offset, seg.text, words))
             offset += max(1.0, piece.segments[-1].end if piece.segments else 1.0)
+    return segments, offset
+
+
+def long_lexicon_time(index: Index, cases: list[dict], hours: float, extra_names: int) -> tuple[float, int]:
+    """Seconds to look for the lexicon's names in a transcript of ``hours`` of speech (made as in
+    :func:`long_alignment_time`): the set's names plus ``extra_names`` invented ones, as a larger
+    index would hold. Returns (seconds, names)."""
+    import random
+
+    segments, offset = _long_segments(index, hours)
     names = {n for c in cases for n in c["names"]}
     syllables = ["ka", "ro", "vel", "mir", "sz", "ten", "gor", "ula", "bre", "dok", "wic", "han", "ost", "lj", "ne"]
     rng = random.Random(7)

@@ -78,6 +78,7 @@ def joined_pairs(words: Iterable[str]) -> str:
 _CODE_LETTERS = "0ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
+@lru_cache(maxsize=65536)
 def metaphone(word: str) -> str:
     import jellyfish
 

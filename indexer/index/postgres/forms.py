@@ -79,14 +79,7 @@ def heard(words: Sequence[StoredWord]) -> tuple[str, set[HeardTerm]]:
     lexicon entries: its heard words and pairs, with their Metaphone codes."""
     terms = _sound_terms(words)
     vector = _vector([[[SOUND + term for term, _ in here] for here in terms]])
-    return vector, {HeardTerm(term, pair, _code(term)) for here in terms for term, pair in here}
-
-
-@lru_cache(maxsize=65536)
-def _code(term: str) -> str:
-    import jellyfish
-
-    return jellyfish.metaphone(term)
+    return vector, {HeardTerm(term, pair, soundalike.metaphone(term)) for here in terms for term, pair in here}
 
 
 def _vector(blocks: Iterable[Iterable[Iterable[str]]]) -> str:
