@@ -134,7 +134,9 @@ def test_a_heard_word_said_everywhere_neither_floods_nor_hides_a_rarer_one(index
 
 def test_two_heard_words_that_make_a_dictionary_word_are_never_a_name(index):
     said = Source(id="audio-d", kind="audio", title="Day", location="/pods/day.mp3", duration=10.0, language="en")
-    index.write([said], transcripts={said.id: Transcript(segments=[segment("We meet to day.", 0.0)], language="en", duration=10.0)})
+    index.write(
+        [said], transcripts={said.id: Transcript(segments=[segment("We meet to day.", 0.0)], language="en", duration=10.0)}
+    )
     assert index.search("Todai") == []
 
 

@@ -196,7 +196,9 @@ def test_an_index_of_schema_1_says_so_when_read_and_migrates_on_the_next_write(p
                 (old.id, seq, said.text, said.start, said.end, json.dumps(words), "Ushakov" if seq == 1 else ""),
             )
     with TextIndex(postgres_url) as index:
-        with pytest.raises(IndexUnavailableError, match=f"schema is version 1, this indexer's is {LATEST}: ingest once to migrate it"):
+        with pytest.raises(
+            IndexUnavailableError, match=f"schema is version 1, this indexer's is {LATEST}: ingest once to migrate it"
+        ):
             index.search("harbor")
     with TextIndex(postgres_url) as index:
         index.write([STORY], articles={STORY.id: ARTICLE})
@@ -225,7 +227,9 @@ def test_an_index_of_schema_2_keeps_its_lexicon_but_what_could_never_be_matched(
         old.setattr(schema, "LATEST", 2)
         with TextIndex(postgres_url) as index:
             index.write([HARBOUR], transcripts={HARBOUR.id: SPOKEN})
-            index.write([day], transcripts={day.id: Transcript(segments=[segment("See you to day.", 0.0)], language="en", duration=10.0)})
+            index.write(
+                [day], transcripts={day.id: Transcript(segments=[segment("See you to day.", 0.0)], language="en", duration=10.0)}
+            )
         with psycopg.connect(postgres_url) as conn:
             # What version 2 wrote for "to day": the pair in the lexicon and in the passage's heard terms.
             conn.execute("INSERT INTO heard_terms VALUES ('today', true, 'TT')")
