@@ -26,7 +26,8 @@ What alignment gives the index works as in Whoosh, with these differences in how
 - The sound-alike fallback tests a query word against a lexicon table of heard words and joined
   pairs (``heard_terms``, added to in each write, looked up by Metaphone code in its key), where
   Whoosh reads its terms by code prefix; the terms are searched as ``~word`` lexemes of the
-  passage's document, at most as many passages per term as hits asked for. The table only grows: a term whose passages are gone finds nothing.
+  passage's document, at most as many passages per term as hits asked for. The table only grows:
+  a term whose passages are gone finds nothing.
   What it costs: "Scale" in bench/RESULTS.md.
 - A stop word beside a rare name in a sound-alike query is left out instead of failing the query.
 """
