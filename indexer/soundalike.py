@@ -8,9 +8,11 @@ and adjacent heard pairs joined that are spelled and sound alike:
 - a heard word: not a dictionary word itself, at most ``MAX_LENGTH_DIFFERENCE`` letters longer or
   shorter, Metaphone codes (jellyfish) at most one edit apart, and spellings at least
   ``MIN_SIMILARITY`` alike (rapidfuzz's normalised InDel ratio);
-- two adjacent heard words joined: the same Metaphone code and ``MIN_PAIR_SIMILARITY``.
+- two adjacent heard words joined: not a dictionary word joined ("to day"), the same Metaphone
+  code and ``MIN_PAIR_SIMILARITY``.
 
-Common words are never matched either way, so a query for a word nobody says finds nothing.
+Common words are never matched either way, so a query for a word nobody says finds nothing; and
+what could never be matched is not indexed (:func:`sound_terms`, :func:`pair_kept`).
 """
 
 from __future__ import annotations
@@ -98,12 +100,19 @@ def near_codes(code: str) -> set[str]:
     return near
 
 
+@lru_cache(maxsize=65536)
+def pair_kept(joined: str) -> bool:
+    """Whether two adjacent heard words joined could ever be matched (:func:`sounds_like` with
+    ``pairs``), so are worth indexing."""
+    return len(joined) >= MIN_HEARD_LETTERS and joined.isalpha() and not is_common(joined)
+
+
 def sound_terms(words: Iterable[str]) -> str:
     """Heard words (``s``) and adjacent pairs joined (``p``), each after its Metaphone code, space-separated:
     ``sANKS.angozia pATYM.adayemi``. Indexed, so candidates are found by code, not by reading every heard word."""
     plain = [letters(w) for w in words]
     terms = {f"s{metaphone(a)}.{a}" for a in plain if len(a) >= MIN_HEARD_LETTERS}
-    terms |= {f"p{metaphone(a + b)}.{a + b}" for a, b in zip(plain, plain[1:]) if a and b}
+    terms |= {f"p{metaphone(a + b)}.{a + b}" for a, b in zip(plain, plain[1:]) if a and b and pair_kept(a + b)}
     return " ".join(sorted(terms))
 
 
@@ -123,6 +132,8 @@ def sounds_like(word: str, heard: Iterable[str], *, pairs: bool = False) -> set[
             continue
         if pairs:
             if fuzz.ratio(target, candidate) < MIN_PAIR_SIMILARITY or jellyfish.metaphone(candidate) != code:
+                continue
+            if is_common(candidate):
                 continue
         else:
             if fuzz.ratio(target, candidate) < MIN_SIMILARITY or Levenshtein.distance(code, jellyfish.metaphone(candidate)) > 1:

@@ -123,6 +123,23 @@ def test_a_name_no_article_spells_is_found_by_sound_after_the_rest(index):
     assert [h.match for h in index.search("the Ngozi")] == ["sounds-like"]
 
 
+def test_a_heard_word_said_everywhere_neither_floods_nor_hides_a_rarer_one(index):
+    often = Source(id="audio-o", kind="audio", title="Often", location="/pods/often.mp3", duration=300.0, language="en")
+    said = [segment("Angozia spoke again today.", 10.0 * k) for k in range(30)] + [segment("Angozea came.", 300.0)]
+    index.write([often], transcripts={often.id: Transcript(segments=said, language="en", duration=310.0)})
+    hits = index.search("Ngozi", limit=5)
+    assert len(hits) == 5 and {h.match for h in hits} == {"sounds-like"}
+    assert (hits[0].source_id, hits[0].start) == ("audio-o", 300.0) and "**Angozea** (sounds like Ngozi)" in hits[0].snippet
+
+
+def test_two_heard_words_that_make_a_dictionary_word_are_never_a_name(index):
+    said = Source(id="audio-d", kind="audio", title="Day", location="/pods/day.mp3", duration=10.0, language="en")
+    index.write(
+        [said], transcripts={said.id: Transcript(segments=[segment("We meet to day.", 0.0)], language="en", duration=10.0)}
+    )
+    assert index.search("Todai") == []
+
+
 def test_sound_alike_never_floods(index):
     for query in ("Bellona", "Prydderch", "troupes", "harbours"):
         assert [h for h in index.search(query, kind="audio") if h.match == "sounds-like"] == [], query

@@ -14,7 +14,7 @@ from indexer.errors import IndexUnavailableError
 from indexer.index import TextIndex
 from indexer.index.postgres import tsquery
 from indexer.index.postgres.schema import LATEST
-from indexer.models import Article, Source
+from indexer.models import Article, Source, Transcript
 
 from .conftest import ROOT
 from .test_index import ARTICLE, EPISODE, STORY, TRANSCRIPT
@@ -196,7 +196,9 @@ def test_an_index_of_schema_1_says_so_when_read_and_migrates_on_the_next_write(p
                 (old.id, seq, said.text, said.start, said.end, json.dumps(words), "Ushakov" if seq == 1 else ""),
             )
     with TextIndex(postgres_url) as index:
-        with pytest.raises(IndexUnavailableError, match="schema is version 1, this indexer's is 2: ingest once to migrate it"):
+        with pytest.raises(
+            IndexUnavailableError, match=f"schema is version 1, this indexer's is {LATEST}: ingest once to migrate it"
+        ):
             index.search("harbor")
     with TextIndex(postgres_url) as index:
         index.write([STORY], articles={STORY.id: ARTICLE})
@@ -207,7 +209,43 @@ def test_an_index_of_schema_1_says_so_when_read_and_migrates_on_the_next_write(p
         assert [h.match for h in index.search("Ngozi")] == ["sounds-like"]
         assert [h.kind for h in index.search("negotiators")] == ["article"]
     with psycopg.connect(postgres_url) as conn:
-        assert [v for (v,) in conn.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2]
+        assert [v for (v,) in conn.execute("SELECT version FROM schema_version ORDER BY version")] == list(range(1, LATEST + 1))
+
+
+def test_an_index_of_schema_2_keeps_its_lexicon_but_what_could_never_be_matched(postgres_url, monkeypatch):
+    """Version 3 keys the lexicon by (pair, code, term) and drops heard pairs that are dictionary words."""
+    import psycopg
+
+    from indexer.index.postgres import schema
+
+    from .test_index import segment
+    from .test_index_aligned import HARBOUR, SPOKEN
+
+    day = Source(id="audio-d", kind="audio", title="Day", location="/d.mp3", duration=10.0, language="en")
+    with monkeypatch.context() as old:
+        old.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:2])
+        old.setattr(schema, "LATEST", 2)
+        with TextIndex(postgres_url) as index:
+            index.write([HARBOUR], transcripts={HARBOUR.id: SPOKEN})
+            index.write(
+                [day], transcripts={day.id: Transcript(segments=[segment("See you to day.", 0.0)], language="en", duration=10.0)}
+            )
+        with psycopg.connect(postgres_url) as conn:
+            # What version 2 wrote for "to day": the pair in the lexicon and in the passage's heard terms.
+            conn.execute("INSERT INTO heard_terms VALUES ('today', true, 'TT')")
+            conn.execute("UPDATE passages SET sounds = sounds || %s::tsvector WHERE source_id = 'audio-d'", ("'~today':3",))
+            pairs = conn.execute("SELECT count(*) FROM heard_terms WHERE pair").fetchone()[0]
+    with TextIndex(postgres_url) as index:
+        with pytest.raises(IndexUnavailableError, match=f"schema is version 2, this indexer's is {LATEST}"):
+            index.search("Adeyemi")
+        index.write([STORY], articles={STORY.id: ARTICLE})
+        assert [h.match for h in index.search("Adeyemi")] == ["sounds-like"]
+        assert [h.match for h in index.search("Ngozi")] == ["sounds-like"]
+        assert index.search("Todai") == []
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute("SELECT count(*) FROM heard_terms WHERE pair").fetchone()[0] == pairs - 1
+        key = "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'heard_terms'::regclass AND contype = 'p'"
+        assert conn.execute(key).fetchone() == ("PRIMARY KEY (pair, code, term)",)
 
 
 def test_a_kind_or_source_id_in_the_query_filters_without_flattening_the_ranking(index):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from indexer.soundalike import eligible, is_common, joined_pairs, plain_words, sounds_like
+from indexer.soundalike import eligible, is_common, joined_pairs, pair_kept, plain_words, sound_terms, sounds_like
 
 
 def test_only_long_rare_words_are_matched_by_sound():
@@ -25,6 +25,9 @@ def test_heard_words_and_pairs_that_sound_alike():
     # A surname heard as two words.
     assert sounds_like("Mulrooney", joined_pairs(["said", "Mull", "Rooney"]).split(), pairs=True) == {"mullrooney"}
     assert sounds_like("Mulrooney", joined_pairs(["Mull", "over"]).split(), pairs=True) == set()
+    # Joined, "to day" is a dictionary word: common words are never matched, heard whole or in two.
+    assert sounds_like("Todai", joined_pairs(["to", "day"]).split(), pairs=True) == set()
+    assert not pair_kept("today") and pair_kept("mullrooney") and "today" not in sound_terms(["to", "day"])
 
 
 def test_common_heard_words_never_match():

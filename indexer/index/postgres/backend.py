@@ -24,9 +24,10 @@ What alignment gives the index works as in Whoosh, with these differences in how
   Words are marked, hits' kinds told and jump-in times found by the same code as Whoosh's
   (:mod:`indexer.index.marks`).
 - The sound-alike fallback tests a query word against a lexicon table of heard words and joined
-  pairs (``heard_terms``, added to in each write, looked up by Metaphone code through a B-tree
-  index), where Whoosh reads its whole term list; the terms are searched as ``~word`` lexemes of
-  the passage's document. The table only grows: a term whose passages are gone finds nothing.
+  pairs (``heard_terms``, added to in each write, looked up by Metaphone code in its key), where
+  Whoosh reads its terms by code prefix; the terms are searched as ``~word`` lexemes of the
+  passage's document, at most as many passages per term as hits asked for. The table only grows:
+  a term whose passages are gone finds nothing.
   What it costs: "Scale" in bench/RESULTS.md.
 - A stop word beside a rare name in a sound-alike query is left out instead of failing the query.
 """
@@ -405,22 +406,30 @@ def _sounds_like(conn, query: str, limit: int, found: list[Match]) -> list[Match
                 pass  # a stop word: nothing to require
             continue
         code = soundalike.metaphone(soundalike.letters(word))
-        rows = conn.execute(
-            "SELECT term, pair FROM heard_terms WHERE (code = ANY(%s) AND NOT pair) OR (code = %s AND pair)",
-            (sorted(soundalike.near_codes(code)), code),
-        ).fetchall()
+        rows = conn.execute(schema.HEARD_LOOKUP, (sorted(soundalike.near_codes(code)), code)).fetchall()
         single = soundalike.sounds_like(word, (term for term, pair in rows if not pair))
         joined = soundalike.sounds_like(word, (term for term, pair in rows if pair), pairs=True)
         if not single and not joined:
             return []
         alike.update({c: word for c in single | joined})
-        clauses.append(" | ".join(f"{forms.quote(forms.SOUND + c)}:B" for c in sorted(single | joined)))
+        # No weight: only `sounds` makes '~' lexemes, and without one the index answers without reading the rows.
+        clauses.append(" | ".join(_sound_lexeme(c) for c in sorted(single | joined)))
     rank = " & ".join(f"({c})" for c in clauses)  # the kind has no position: ts_rank_cd would find no cover
-    rows = _rows(conn, f"{rank} & '#kind:audio'", rank, None, limit + len(found), "audio")
+    rows = conn.execute(
+        _SOUNDS_LIKE,
+        {
+            "match": f"{rank} & '#kind:audio'",
+            "rank": rank,
+            "heard": [_sound_lexeme(c) for c in sorted(alike)],
+            "each": limit + len(found),
+            "limit": limit + len(found),
+            "normalisation": RANK_NORMALISATION,
+        },
+    ).fetchall()
     records = _records(conn, {row[0] for row in rows})
     seen = {(m.source_id, m.start) for m in found}
     matches: list[Match] = []
-    for source_id, found_kind, text, start, end, words_json, _, score, _ in rows:
+    for source_id, found_kind, text, start, end, words_json, score in rows:
         if (source_id, start) in seen or len(matches) == limit:
             continue
         match = _match(source_id, found_kind, text, start, end, score, records)
@@ -428,6 +437,27 @@ def _sounds_like(conn, query: str, limit: int, found: list[Match]) -> list[Match
         match.match = "sounds-like"
         matches.append(match)
     return matches
+
+
+def _sound_lexeme(term: str) -> str:
+    return forms.quote(forms.SOUND + term)
+
+
+# The passages of a sound-alike query, at most `each` (the hits asked for) per heard term: a term heard in
+# thousands of passages costs what a rare one does, every term gets a place in the ranking, and a
+# term's passages beyond its first `each` are never read.
+_SOUNDS_LIKE = """
+SELECT source_id, kind, text, start_s, end_s, words, score
+FROM (SELECT DISTINCT ON (p.source_id, p.seq) p.source_id, p.seq, p.kind, p.text, p.start_s, p.end_s, p.words,
+             ts_rank_cd(p.document, %(rank)s::tsquery, %(normalisation)s) AS score
+      FROM unnest(%(heard)s::tsquery[]) AS heard,
+           LATERAL (SELECT * FROM passages
+                    WHERE document @@ (%(match)s::tsquery && heard) AND kind = 'audio'
+                    LIMIT %(each)s) AS p
+      ORDER BY p.source_id, p.seq) AS found
+ORDER BY score DESC, source_id, seq
+LIMIT %(limit)s
+"""
 
 
 _EDGES = re.compile(r"^[^\w*]+|[^\w*]+$")

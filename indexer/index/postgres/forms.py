@@ -66,10 +66,8 @@ def _sound_terms(words: Sequence[StoredWord]) -> list[list[tuple[str, bool]]]:
     terms: list[list[tuple[str, bool]]] = []
     for k, word in enumerate(plain):
         here = [(word, False)] if _candidate(word) else []
-        if k + 1 < len(plain) and word and plain[k + 1]:
-            joined = word + plain[k + 1]
-            if len(joined) >= soundalike.MIN_HEARD_LETTERS and joined.isalpha():
-                here.append((joined, True))
+        if k + 1 < len(plain) and word and plain[k + 1] and soundalike.pair_kept(word + plain[k + 1]):
+            here.append((word + plain[k + 1], True))
         terms.append(here)
     return terms
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Callable, Union
 
+from ... import soundalike
 from ...errors import IndexUnavailableError
 from ..backend import StoredWord
 from ..marks import corrected_text
@@ -95,11 +96,42 @@ def _to_version_2(conn) -> None:
     )
 
 
+def _to_version_3(conn) -> None:
+    """The lexicon keyed by what a lookup asks (heard word or pair, code), so a lookup reads the index
+    alone; pairs that are dictionary words, never matched (soundalike.pair_kept), left out."""
+    conn.execute(
+        "ALTER TABLE heard_terms DROP CONSTRAINT heard_terms_pkey, ADD PRIMARY KEY (pair, code, term);"
+        " DROP INDEX heard_terms_code"
+    )
+    dropped = 0
+    with conn.cursor(name="indexer_pairs") as rows:
+        rows.itersize = BACKFILL_BATCH * 10
+        rows.execute("SELECT code, term FROM heard_terms WHERE pair")
+        while batch := rows.fetchmany(BACKFILL_BATCH * 10):
+            never = [(code, term) for code, term in batch if not soundalike.pair_kept(term)]
+            if never:
+                conn.execute(
+                    "DELETE FROM heard_terms h USING unnest(%s::text[], %s::text[]) AS d (code, term)"
+                    " WHERE h.pair AND h.code = d.code AND h.term = d.term",
+                    ([c for c, _ in never], [t for _, t in never]),
+                )
+                dropped += len(never)
+    if dropped:
+        logger.info("index schema 3: %d heard pairs that are dictionary words dropped from the lexicon", dropped)
+
+
+# A query word's candidates: heard words of the codes near its own, pairs of its own code.
+HEARD_LOOKUP = (
+    "SELECT term, false FROM heard_terms WHERE NOT pair AND code = ANY(%s)"
+    " UNION ALL SELECT term, true FROM heard_terms WHERE pair AND code = %s"
+)
+
+
 def add_heard_terms(conn, terms: set[forms.HeardTerm]) -> None:
     """Add terms to the lexicon, in one order: two writers adding the same new terms never deadlock."""
     if not terms:
         return
-    ordered = sorted(terms)
+    ordered = sorted(terms, key=lambda t: (t.pair, t.code, t.term))  # the key's order
     conn.execute(
         "INSERT INTO heard_terms (term, pair, code)"
         " SELECT * FROM unnest(%s::text[], %s::boolean[], %s::text[]) ON CONFLICT DO NOTHING",
@@ -136,6 +168,7 @@ MIGRATIONS: list[tuple[int, Union[str, Callable]]] = [
         """,
     ),
     (2, _to_version_2),
+    (3, _to_version_3),
 ]
 
 LATEST = MIGRATIONS[-1][0]
