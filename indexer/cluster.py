@@ -218,6 +218,7 @@ class ClusterTranscriber(Transcriber):
         self.spec = EngineSpec(self.engine_name, self.model, device, self.requested_workers, engine_factory)
         self.connect_timeout = connect_timeout
         self._client = None
+        self._client_lock = threading.Lock()
         self._sent: list[Any] = []  # the distributed Futures of the batch, cancelled on close
         self._can_join: Optional[bool] = None
         # Results are taken apart (and unreadable files sent again as bytes) off the client's threads.
@@ -228,6 +229,10 @@ class ClusterTranscriber(Transcriber):
     @property
     def client(self):
         """The connection to the scheduler, opened on first use (a batch of articles needs none)."""
+        with self._client_lock:  # the ingest loop and a caller's thread may both ask first
+            return self._connect()
+
+    def _connect(self):
         if self._client is None:
             distributed = _distributed()
             try:

@@ -67,6 +67,14 @@ class WordsFakeEngine:
         return ChunkResult(segments=segments, language="en")
 
 
+class SlowWordsFakeEngine(WordsFakeEngine):
+    """A word every 0.4 s, after thinking for a second: a stream of short files to kill a worker in."""
+
+    def transcribe_chunk(self, audio: np.ndarray, *, language: Optional[str], options: DecodeOptions) -> ChunkResult:
+        time.sleep(1.0)
+        return super().transcribe_chunk(audio, language=language, options=options)
+
+
 def tone(path: Path, seconds: float) -> Path:
     samples = (0.2 * np.sin(2 * np.pi * 440 * np.arange(int(16000 * seconds)) / 16000) * 32767).astype("<i2")
     with wave.open(str(path), "wb") as out:
@@ -128,26 +136,36 @@ def cluster_log(transcriber: ClusterTranscriber) -> dict:
         client.close()
 
 
-def test_a_worker_killed_mid_batch_loses_nothing_and_writes_nothing_twice(cluster, folder, tmp_path):
+def _recognising(client) -> Optional[str]:
+    """A worker in the middle of a recognition task."""
+    return next((w for w, keys in client.processing().items() if any("indexer-recognise" in str(k) for k in keys)), None)
+
+
+@pytest.mark.parametrize("joined", [False, True], ids=["files-alone", "joined-streams"])
+def test_a_worker_killed_mid_batch_loses_nothing_and_writes_nothing_twice(cluster, folder, speech_clips, tmp_path, joined):
+    inputs, factory = (speech_clips[0].parent, SlowWordsFakeEngine) if joined else (folder, SlowFakeEngine)
     index = TextIndex(tmp_path / "index")
-    transcriber = fake_transcriber(cluster, tmp_path / "cache")
+    transcriber = ClusterTranscriber(
+        cluster.scheduler_address, engine_factory=factory, engine="faster-whisper", cache_dir=tmp_path / "cache"
+    )
     results: list = []
-    batch = threading.Thread(target=lambda: results.append(ingest(index, transcriber, [str(folder)], tmp_path / "cache")))
+    batch = threading.Thread(target=lambda: results.append(ingest(index, transcriber, [str(inputs)], tmp_path / "cache")))
     batch.start()
     client = transcriber.client
     deadline = time.monotonic() + 60
-    while not any(client.processing().values()) and time.monotonic() < deadline:
+    while not (busy := _recognising(client)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    busy = next(address for address, tasks in client.processing().items() if tasks)
     pid = client.run(os.getpid, workers=[busy])[busy]
     os.kill(pid, signal.SIGKILL)
     batch.join(timeout=120)
+    transcriber.close()
     (report,) = results
     assert report.ok, report.failures
-    assert sorted(s.title for s in report.ingested) == [f"tone{n}" for n in range(2, 8)]
+    files = sorted(p.name for p in inputs.iterdir())
+    assert sorted(Path(s.location).name for s in report.ingested) == files
     sources = index.sources()
-    assert len(sources) == 6
-    assert all(len(index.transcript(s.id).segments) == 1 for s in sources)
+    assert sorted(Path(s.location).name for s in sources) == files
+    assert all(index.transcript(s.id).segments for s in sources)
 
 
 def test_audio_the_workers_cannot_read_is_sent_as_bytes(cluster, tmp_path, monkeypatch):
