@@ -102,7 +102,7 @@ class Transcriber:
         """Transcribe ``path`` (or the ``time_range`` of it); times are in the file's timeline."""
         audio_hash = audio_hash or audio.file_hash(path)
         with self._lock:
-            started = self._started.pop(_started_key(path, time_range), None)
+            started = self._started.pop(started_key(path, time_range), None)
         if started is not None:
             hashed, transcript = started.result()  # re-raises what recognition raised
             if hashed == audio_hash:
@@ -112,7 +112,7 @@ class Transcriber:
     def ready(self, path: Path, time_range: TimeRange | None = None) -> bool:
         """Whether ``path`` was started in the background and has finished (or failed)."""
         with self._lock:
-            started = self._started.get(_started_key(path, time_range))
+            started = self._started.get(started_key(path, time_range))
         return started is not None and started.done()
 
     def start_in_background(self, paths: Iterable[Path]) -> None:
@@ -129,9 +129,9 @@ class Transcriber:
         short: list[tuple[Path, float]] = []
         named = set()
         for path in map(Path, paths):
-            if _started_key(path, None) in named:
+            if started_key(path, None) in named:
                 continue  # one file embedded by several articles of the batch is recognised once
-            named.add(_started_key(path, None))
+            named.add(started_key(path, None))
             try:
                 duration = audio.probe(path).duration
             except IndexerError:
@@ -142,11 +142,11 @@ class Transcriber:
         with self._lock:
             if self._file_pool is None:
                 self._file_pool = ThreadPoolExecutor(engine.workers, thread_name_prefix="indexer-file")
-            short = [(path, d) for path, d in short if _started_key(path, None) not in self._started]
+            short = [(path, d) for path, d in short if started_key(path, None) not in self._started]
             for members in group_into_streams(short, engine.workers) if joinable else [[path] for path, _ in short]:
                 futures: dict[Path, Future] = {path: Future() for path in members}
                 for path, future in futures.items():
-                    self._started[_started_key(path, None)] = future
+                    self._started[started_key(path, None)] = future
                 self._file_pool.submit(self._run_stream, futures)
                 logger.debug("recognising in the background: %s", ", ".join(path.name for path in members))
 
@@ -169,41 +169,63 @@ class Transcriber:
                     future.set_result((audio_hash, cached))
                 else:
                     todo.append((path, audio_hash, future))
-            if len(todo) == 1:
-                path, audio_hash, future = todo[0]
-                future.set_result((audio_hash, self._transcribe(path, None, audio_hash, progress=False)))
-                return
-            readable: list[tuple[Path, str, Future, np.ndarray]] = []
-            # PyAV decodes holding the GIL: two streams decoding at once hold both workers back from
-            # recognising (bench/RESULTS.md, "Joined streams").
-            with self._decoding:
-                for path, audio_hash, future in todo:
-                    try:
-                        readable.append((path, audio_hash, future, audio.load(path)))
-                    except Exception as e:
-                        future.set_exception(e)
-            if readable:
-                transcripts = recognise_joined(
-                    self.engine,
-                    [samples for *_, samples in readable],
-                    language=self.language,
-                    options=self.options,
-                    model_label=self.model_label,
-                )
-                with self._lock:
-                    self.recognitions += sum(t is not None for t in transcripts)
-                for (path, audio_hash, future, _), transcript in zip(readable, transcripts):
-                    if transcript is None:
-                        logger.info("%s: recognising alone: in the joined stream, speech in it or next to it got no words", path)
-                        transcript = self._recognise(path, None, progress=False)
-                        self.cache.put(self._key(audio_hash, None), transcript)
-                    else:
-                        self.cache.put(self._key(audio_hash, None, joined=True), transcript)
-                    future.set_result((audio_hash, transcript))
+            results = self.recognise_together([path for path, _, _ in todo])
+            for (_, audio_hash, future), result in zip(todo, results):
+                if isinstance(result, Exception):
+                    future.set_exception(result)
+                    continue
+                transcript, joined = result
+                self.cache.put(self._key(audio_hash, None, joined=joined), transcript)
+                future.set_result((audio_hash, transcript))
         except Exception as e:  # recognition failed: every file still waiting hears why
             for future in started.values():
                 if not future.done():
                     future.set_exception(e)
+
+    def recognise_together(self, paths: list[Path]) -> list[tuple[Transcript, bool] | Exception]:
+        """Recognise short files as one stream (:func:`.streams.recognise_joined`); nothing is cached.
+
+        Per file: its transcript and whether it was heard joined with the others, or the exception
+        it failed with. A file that cannot be read fails alone; a file whose speech the stream lost
+        is recognised again alone, with its neighbours. One file is simply recognised alone.
+        """
+        if len(paths) == 1:
+            try:
+                return [(self._recognise(paths[0], None, progress=False), False)]
+            except Exception as e:
+                return [e]
+        loaded: list[np.ndarray | Exception] = []
+        # PyAV decodes holding the GIL: two streams decoding at once hold both workers back from
+        # recognising (bench/RESULTS.md, "Joined streams").
+        with self._decoding:
+            for path in paths:
+                try:
+                    loaded.append(audio.load(path))
+                except Exception as e:
+                    loaded.append(e)
+        readable = [samples for samples in loaded if not isinstance(samples, Exception)]
+        heard = iter(
+            recognise_joined(self.engine, readable, language=self.language, options=self.options, model_label=self.model_label)
+            if readable
+            else []
+        )
+        results: list[tuple[Transcript, bool] | Exception] = []
+        for path, samples in zip(paths, loaded):
+            if isinstance(samples, Exception):
+                results.append(samples)
+                continue
+            transcript = next(heard)
+            if transcript is not None:
+                with self._lock:
+                    self.recognitions += 1
+                results.append((transcript, True))
+                continue
+            logger.info("%s: recognising alone: in the joined stream, speech in it or next to it got no words", path)
+            try:
+                results.append((self._recognise(path, None, progress=False), False))
+            except Exception as e:
+                results.append(e)
+        return results
 
     def close(self) -> None:
         """Stop background work that has not started (what is running finishes)."""
@@ -331,7 +353,8 @@ class Transcriber:
                 future.cancel()
 
 
-def _started_key(path: Path, time_range: Optional[TimeRange]) -> tuple[str, Optional[tuple]]:
+def started_key(path: Path, time_range: Optional[TimeRange]) -> tuple[str, Optional[tuple]]:
+    """The name a file (or time range) started in the background goes by, however its path is written."""
     return str(Path(path).resolve()), tuple(time_range) if time_range else None
 
 
