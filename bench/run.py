@@ -27,6 +27,7 @@ import podcast  # noqa: E402  (bench/podcast.py)
 
 from indexer import Index, audio  # noqa: E402
 from indexer.asr import Transcriber  # noqa: E402
+from indexer.asr.faster import FasterWhisperEngine  # noqa: E402
 from indexer.asr.weights import resolve_ct2_model  # noqa: E402
 from tests.evaluation import word_error_rate as wer  # noqa: E402  (the tests' WER, so the figures compare)
 
@@ -42,7 +43,7 @@ def bench_asr(work: Path, quick: bool) -> str:
     """indexer ingest end to end, raw faster-whisper (beam 5, words) and the openai-whisper engine."""
     minutes = 2.0 if quick else 5.0
     episode, reference = podcast.make_podcast(work / "audio", minutes=minutes)
-    duration = audio.probe(episode).duration
+    duration = declared_duration(episode)
     # Folders of short files cut from the same episode: ~30-second clips, and ~15-second ones
     # (sound bites, voice notes), where a file half fills a Whisper window.
     folders = {
@@ -99,7 +100,7 @@ def bench_asr(work: Path, quick: bool) -> str:
                 measured["indexer"] = (statistics.median(walls[kind]), wer(reference, text))
                 file_index = index
             else:
-                sizes = [audio.probe(Path(s.location)).duration for s in ingested]
+                sizes = [declared_duration(Path(s.location)) for s in ingested]
                 folder_rows[kind] = f"indexer, {len(ingested)} files of {min(sizes):.0f}-{max(sizes):.0f} s"
                 measured[folder_rows[kind]] = (statistics.median(walls[kind]), wer(reference, text))
     index = file_index
@@ -128,15 +129,22 @@ def bench_asr(work: Path, quick: bool) -> str:
         f"| stage (indexer defaults, one worker; ingest runs {index.transcriber.engine.workers} at once) | seconds | share |",
         "|---|---|---|",
     ]
-    work = sum(breakdown.values())
+    worked = sum(breakdown.values())
     for stage, seconds in breakdown.items():
-        lines.append(f"| {stage} | {seconds:.2f} | {seconds / work:.0%} |")
+        lines.append(f"| {stage} | {seconds:.2f} | {seconds / worked:.0%} |")
     # The documented summary: "asr: indexer 21.3x real time WER 0.081; faster-whisper-beam5 12.4x WER ..."
     summary = "asr: " + "; ".join(
         f"{name} {duration / seconds:.1f}x{' real time' if i == 0 else ''} WER {error:.3f}"
         for i, (name, seconds, error) in enumerate(rows[:3])
     )
     return "\n".join(lines + ["", summary])
+
+
+def declared_duration(path: Path) -> float:
+    """The duration ``path`` declares: the benchmark's own MP3s (episodes and their clips) always declare one."""
+    duration = audio.probe(path).duration
+    assert duration is not None, f"{path} declares no duration"
+    return duration
 
 
 def stage_times(episode: Path, index: Index) -> dict[str, float]:
@@ -147,7 +155,9 @@ def stage_times(episode: Path, index: Index) -> dict[str, float]:
     """
     from indexer.asr.vad import speech_ranges
 
-    model = index.transcriber.engine._model  # the pipeline's own model: int8, one thread per worker
+    engine = index.transcriber.engine
+    assert isinstance(engine, FasterWhisperEngine), "the stages are timed on the default engine, faster-whisper's"
+    model = engine._model  # the pipeline's own model: int8, one thread per worker
     times: dict[str, float] = {}
     started = time.perf_counter()
     chunks = [samples for _, samples in audio.chunks(episode)]
