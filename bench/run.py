@@ -27,7 +27,6 @@ import podcast  # noqa: E402  (bench/podcast.py)
 
 from indexer import Index, audio  # noqa: E402
 from indexer.asr import Transcriber  # noqa: E402
-from indexer.asr.faster import FasterWhisperEngine  # noqa: E402
 from indexer.asr.weights import resolve_ct2_model  # noqa: E402
 from tests.evaluation import word_error_rate as wer  # noqa: E402  (the tests' WER, so the figures compare)
 
@@ -153,6 +152,7 @@ def stage_times(episode: Path, index: Index) -> dict[str, float]:
     The pipeline runs recognition on ``workers`` chunks at once, so these are CPU-seconds of one
     worker, not shares of the wall time.
     """
+    from indexer.asr.faster import FasterWhisperEngine
     from indexer.asr.vad import speech_ranges
 
     engine = index.transcriber.engine
