@@ -21,9 +21,11 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from indexer import Index, alignment, lexicon
 from indexer.index import whoosh as whoosh_backend
+from indexer.models import Segment
 
 NAMES = Path(__file__).resolve().parent / "names"
 TOLERANCE = 1.0
@@ -92,7 +94,9 @@ def false_hits(index: Index, cases: list[dict], queries: list[str]) -> tuple[int
     for query in queries:
         truth = spoken(cases, query)
         for hit in index.search(_query(query), kind="audio", limit=50):
-            if not any(h.audio == hit.audio and h.start - TOLERANCE <= hit.start <= h.end + TOLERANCE for h in truth):
+            start = hit.start
+            assert start is not None, "an audio hit has a time"
+            if not any(h.audio == hit.audio and h.start - TOLERANCE <= start <= h.end + TOLERANCE for h in truth):
                 count += 1
                 examples.append(f"{query} -> {hit.snippet[:60]!r}")
     return count, examples
@@ -107,7 +111,9 @@ def heard_at_errors(index: Index, cases: list[dict]) -> list[float]:
         for doc in searcher.documents(doc_type=whoosh_backend.PARAGRAPH):
             by_text.setdefault(doc["text"], []).append(doc.get("heard_at") or [])
 
-    index._text.backend._read(read)
+    backend = index._text.backend
+    assert isinstance(backend, whoosh_backend.WhooshBackend), "the paragraphs are read from the Whoosh index the set is in"
+    backend._read(read)
     for case in cases:
         audio = str(NAMES / case["audio"])
         firsts: dict[int, float] = {}
@@ -127,7 +133,7 @@ def baseline():
     align, fields, sounds, named = alignment.align, whoosh_backend.SEARCH_FIELDS, backend._sounds_like, lexicon.name_aliases
     alignment.align = lambda *args, **kwargs: alignment.Alignment()
     whoosh_backend.SEARCH_FIELDS = ("text", "aliases")
-    backend._sounds_like = lambda *args, **kwargs: []  # type: ignore[method-assign]
+    backend._sounds_like = lambda *args, **kwargs: []
     lexicon.name_aliases = lambda *args, **kwargs: {}
     try:
         yield
@@ -264,7 +270,9 @@ def unheard_check(index: Index, cache: Path) -> tuple[int, int, int, float, floa
     def recognise(piece):
         return list(engine.transcribe_chunk(piece, language="en", options=DecodeOptions()).segments)
 
-    files = [(s.location, index.transcript(s.id).segments) for s in index.sources() if s.kind == "audio"]
+    files: list[tuple[str, Optional[list[Segment]]]] = [
+        (s.location, index.transcript(s.id).segments) for s in index.sources() if s.kind == "audio"
+    ]
     sample = Path(__file__).resolve().parent.parent / "samples" / "seed_article.mp3"
     files.append((str(sample), None))
     stretches = words = 0
@@ -279,6 +287,23 @@ def unheard_check(index: Index, cache: Path) -> tuple[int, int, int, float, floa
         spent += time.perf_counter() - started
         stretches, words = stretches + recovery.stretches, words + recovery.words
     return len(files), stretches, words, spent, audio_seconds
+
+
+@dataclass
+class Measured:
+    """One method's figures over the set: (found, of) pairs, false hits with examples, heard_at errors."""
+
+    names: tuple[int, int]
+    numbers: tuple[int, int]
+    spellings: tuple[int, int]
+    tuned: list[tuple[int, int]]  # names, numbers, spellings in the cases the rules were tuned on
+    held_out: list[tuple[int, int]]  # the same in the held-out cases
+    false_held_out: tuple[int, list[str]]
+    false_unspoken: tuple[int, list[str]]
+    false_names: tuple[int, list[str]]
+    heard_at: list[float]
+    spent: dict[str, float]
+    by_shape: dict[str, tuple[int, int]]
 
 
 def run(work: Path, quick: bool) -> str:
@@ -307,32 +332,32 @@ def run(work: Path, quick: bool) -> str:
         """(the tuned cases' occurrences, the held-out cases')."""
         return [o for o in occurrences if o.audio not in held_out], [o for o in occurrences if o.audio in held_out]
 
-    results = {}
+    results: dict[str, Measured] = {}
     for label, mode in (("before", baseline), ("after", new_method)):
         directory = work / f"names-index-{label}-{time.time_ns()}"
         # A fresh transcript cache for each, so that both ingests include recognition.
         index = Index(directory, cache_dir=work / f"names-cache-{label}-{time.time_ns()}")
         with mode():
             spent = ingest_all(index, cases, work / label)
-            results[label] = {
-                "names": recall(index, names),
-                "numbers": recall(index, numbers),
-                "spellings": recall(index, spellings),
-                "tuned": [recall(index, split(found)[0]) for found in (names, numbers, spellings)],
-                "held_out": [recall(index, split(found)[1]) for found in (names, numbers, spellings)],
-                "false_held_out": false_hits(index, cases, held_unspoken),
-                "false_unspoken": false_hits(index, cases, unspoken),
-                "false_names": false_hits(index, cases, all_names),
-                "heard_at": heard_at_errors(index, cases),
-                "spent": spent,
-                "by_shape": {
+            results[label] = Measured(
+                names=recall(index, names),
+                numbers=recall(index, numbers),
+                spellings=recall(index, spellings),
+                tuned=[recall(index, split(found)[0]) for found in (names, numbers, spellings)],
+                held_out=[recall(index, split(found)[1]) for found in (names, numbers, spellings)],
+                false_held_out=false_hits(index, cases, held_unspoken),
+                false_unspoken=false_hits(index, cases, unspoken),
+                false_names=false_hits(index, cases, all_names),
+                heard_at=heard_at_errors(index, cases),
+                spent=spent,
+                by_shape={
                     shape: recall(
                         index,
                         [o for o in names if any(c["shape"] == shape and str(NAMES / c["audio"]) == o.audio for c in cases)],
                     )
                     for shape in sorted({c["shape"] for c in cases})
                 },
-            }
+            )
         if label == "after":
             long_index = index
     unheard = unheard_check(long_index, work / "names-cache-unheard")
@@ -350,31 +375,31 @@ def run(work: Path, quick: bool) -> str:
         "",
         "| measure | before (capitalised look-alikes) | after (alignment, lexicon) |",
         "|---|---|---|",
-        f"| spoken names found in audio | {pct(b['names'])} | {pct(a['names'])} |",
-        f"| ... in the {len(cases) - len(held_out)} cases the rules were tuned on | {pct(b['tuned'][0])} | {pct(a['tuned'][0])} |",
-        f"| ... held out ({held_names}) | {pct(b['held_out'][0])} | {pct(a['held_out'][0])} |",
+        f"| spoken names found in audio | {pct(b.names)} | {pct(a.names)} |",
+        f"| ... in the {len(cases) - len(held_out)} cases the rules were tuned on | {pct(b.tuned[0])} | {pct(a.tuned[0])} |",
+        f"| ... held out ({held_names}) | {pct(b.held_out[0])} | {pct(a.held_out[0])} |",
     ]
-    for shape in a["by_shape"]:
-        lines.append(f"| ... {shape} | {pct(b['by_shape'][shape])} | {pct(a['by_shape'][shape])} |")
+    for shape in a.by_shape:
+        lines.append(f"| ... {shape} | {pct(b.by_shape[shape])} | {pct(a.by_shape[shape])} |")
     lines += [
-        f"| numbers, either form, found in audio | {pct(b['numbers'])} | {pct(a['numbers'])} |",
-        f"| spellings, either form, found in audio | {pct(b['spellings'])} | {pct(a['spellings'])} |",
-        f"| false audio hits, words nowhere spoken ({len(unspoken)} queries) | {b['false_unspoken'][0]} | {a['false_unspoken'][0]} |",
-        f"| false audio hits, name queries (wrong audio or time) | {b['false_names'][0]} | {a['false_names'][0]} |",
+        f"| numbers, either form, found in audio | {pct(b.numbers)} | {pct(a.numbers)} |",
+        f"| spellings, either form, found in audio | {pct(b.spellings)} | {pct(a.spellings)} |",
+        f"| false audio hits, words nowhere spoken ({len(unspoken)} queries) | {b.false_unspoken[0]} | {a.false_unspoken[0]} |",
+        f"| false audio hits, name queries (wrong audio or time) | {b.false_names[0]} | {a.false_names[0]} |",
         f"| held out: numbers, spellings found; false hits for its {len(held_unspoken)} unspoken names "
-        f"| {pct(b['held_out'][1])}, {pct(b['held_out'][2])}; {b['false_held_out'][0]} "
-        f"| {pct(a['held_out'][1])}, {pct(a['held_out'][2])}; {a['false_held_out'][0]} |",
+        f"| {pct(b.held_out[1])}, {pct(b.held_out[2])}; {b.false_held_out[0]} "
+        f"| {pct(a.held_out[1])}, {pct(a.held_out[2])}; {a.false_held_out[0]} |",
     ]
-    errors = a["heard_at"]
+    errors = a.heard_at
     within = sum(e <= TOLERANCE for e in errors)
     finite = [e for e in errors if e != float("inf")]
     lines += [
         f"| read paragraphs with heard_at within 1 s | - | {within}/{len(errors)} ({within / len(errors):.0%}) |",
         f"| median heard_at start error | - | {statistics.median(finite) if finite else float('nan'):.2f} s |",
-        f"| ingest of the set (recognition and model load included) | {b['spent']['ingest']:.1f} s | {a['spent']['ingest']:.1f} s |",
-        f"| aligning in that ingest | - | {a['spent']['align'] * 1000:.0f} ms ({a['spent']['align'] / a['spent']['ingest']:.1%}) |",
-        f"| looking for the lexicon's names in that ingest | - | {a['spent']['lexicon'] * 1000:.0f} ms "
-        f"({a['spent']['lexicon'] / a['spent']['ingest']:.1%}) |",
+        f"| ingest of the set (recognition and model load included) | {b.spent['ingest']:.1f} s | {a.spent['ingest']:.1f} s |",
+        f"| aligning in that ingest | - | {a.spent['align'] * 1000:.0f} ms ({a.spent['align'] / a.spent['ingest']:.1%}) |",
+        f"| looking for the lexicon's names in that ingest | - | {a.spent['lexicon'] * 1000:.0f} ms "
+        f"({a.spent['lexicon'] / a.spent['ingest']:.1%}) |",
     ]
     for h, (seconds, heard, written) in long_times.items():
         lines.append(
@@ -382,12 +407,12 @@ def run(work: Path, quick: bool) -> str:
         )
     for seconds, size in lexicon_times:
         lines.append(f"| looking for {size} lexicon names in a 1 h transcript | - | {seconds * 1000:.0f} ms |")
-    files, stretches, recovered, spent, seconds = unheard
+    files, stretches, recovered, check_seconds, seconds = unheard
     lines.append(
         f"| skipped-speech guard over {files} files ({seconds:.0f} s of audio): stretches recognised again, words recovered, check time "
-        f"| - | {stretches}, {recovered}, {spent:.2f} s |"
+        f"| - | {stretches}, {recovered}, {check_seconds:.2f} s |"
     )
-    examples = a["false_unspoken"][1] + a["false_names"][1]
+    examples = a.false_unspoken[1] + a.false_names[1]
     if examples:
         lines += ["", "False hits after: " + "; ".join(examples[:10])]
     missed = [o for o in names if not recall(long_index, [o])[0]]
@@ -395,9 +420,9 @@ def run(work: Path, quick: bool) -> str:
         lines += ["", "Names missed after: " + ", ".join(f"{o.query} ({Path(o.audio).stem} {o.start:.0f}s)" for o in missed)]
     one_hour = long_times[1.0][0]
     summary = (
-        f"names: spoken names found {pct(b['names'])} -> {pct(a['names'])}; numbers {pct(b['numbers'])} -> {pct(a['numbers'])}; "
-        f"spellings {pct(b['spellings'])} -> {pct(a['spellings'])}; false audio hits {a['false_unspoken'][0] + a['false_names'][0]}; "
+        f"names: spoken names found {pct(b.names)} -> {pct(a.names)}; numbers {pct(b.numbers)} -> {pct(a.numbers)}; "
+        f"spellings {pct(b.spellings)} -> {pct(a.spellings)}; false audio hits {a.false_unspoken[0] + a.false_names[0]}; "
         f"heard_at within 1 s {within}/{len(errors)}; aligning 1 h: {one_hour * 1000:.0f} ms; "
-        f"held out: names {pct(a['held_out'][0])}, false hits {a['false_held_out'][0]}"
+        f"held out: names {pct(a.held_out[0])}, false hits {a.false_held_out[0]}"
     )
     return "\n".join(lines + ["", summary])

@@ -42,7 +42,7 @@ def bench_asr(work: Path, quick: bool) -> str:
     """indexer ingest end to end, raw faster-whisper (beam 5, words) and the openai-whisper engine."""
     minutes = 2.0 if quick else 5.0
     episode, reference = podcast.make_podcast(work / "audio", minutes=minutes)
-    duration = audio.probe(episode).duration
+    duration = declared_duration(episode)
     # Folders of short files cut from the same episode: ~30-second clips, and ~15-second ones
     # (sound bites, voice notes), where a file half fills a Whisper window.
     folders = {
@@ -99,7 +99,7 @@ def bench_asr(work: Path, quick: bool) -> str:
                 measured["indexer"] = (statistics.median(walls[kind]), wer(reference, text))
                 file_index = index
             else:
-                sizes = [audio.probe(Path(s.location)).duration for s in ingested]
+                sizes = [declared_duration(Path(s.location)) for s in ingested]
                 folder_rows[kind] = f"indexer, {len(ingested)} files of {min(sizes):.0f}-{max(sizes):.0f} s"
                 measured[folder_rows[kind]] = (statistics.median(walls[kind]), wer(reference, text))
     index = file_index
@@ -128,9 +128,9 @@ def bench_asr(work: Path, quick: bool) -> str:
         f"| stage (indexer defaults, one worker; ingest runs {index.transcriber.engine.workers} at once) | seconds | share |",
         "|---|---|---|",
     ]
-    work = sum(breakdown.values())
+    worked = sum(breakdown.values())
     for stage, seconds in breakdown.items():
-        lines.append(f"| {stage} | {seconds:.2f} | {seconds / work:.0%} |")
+        lines.append(f"| {stage} | {seconds:.2f} | {seconds / worked:.0%} |")
     # The documented summary: "asr: indexer 21.3x real time WER 0.081; faster-whisper-beam5 12.4x WER ..."
     summary = "asr: " + "; ".join(
         f"{name} {duration / seconds:.1f}x{' real time' if i == 0 else ''} WER {error:.3f}"
@@ -139,15 +139,25 @@ def bench_asr(work: Path, quick: bool) -> str:
     return "\n".join(lines + ["", summary])
 
 
+def declared_duration(path: Path) -> float:
+    """The duration ``path`` declares: the benchmark's own MP3s (episodes and their clips) always declare one."""
+    duration = audio.probe(path).duration
+    assert duration is not None, f"{path} declares no duration"
+    return duration
+
+
 def stage_times(episode: Path, index: Index) -> dict[str, float]:
     """Where ingest's work goes: each stage timed on its own on the same file, on one worker.
 
     The pipeline runs recognition on ``workers`` chunks at once, so these are CPU-seconds of one
     worker, not shares of the wall time.
     """
+    from indexer.asr.faster import FasterWhisperEngine
     from indexer.asr.vad import speech_ranges
 
-    model = index.transcriber.engine._model  # the pipeline's own model: int8, one thread per worker
+    engine = index.transcriber.engine
+    assert isinstance(engine, FasterWhisperEngine), "the stages are timed on the default engine, faster-whisper's"
+    model = engine._model  # the pipeline's own model: int8, one thread per worker
     times: dict[str, float] = {}
     started = time.perf_counter()
     chunks = [samples for _, samples in audio.chunks(episode)]

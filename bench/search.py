@@ -56,7 +56,7 @@ from typing import Callable, Optional, TextIO
 
 import numpy as np
 
-from indexer.index import TextIndex
+from indexer.index import TextIndex, WhooshBackend
 from indexer.models import Segment, Source, Transcript, Word
 
 GENERATOR_VERSION = 1
@@ -203,9 +203,9 @@ def make_corpus(size: int, seed: int = 0) -> Corpus:
     sizes = rng.integers(SEGMENT_WORDS[0], SEGMENT_WORDS[1] + 1, size=size)
     offsets = np.zeros(size + 1, dtype=np.int64)
     np.cumsum(sizes, out=offsets[1:])
-    tokens = np.searchsorted(np.cumsum(p), rng.random(int(offsets[-1])), side="right")
-    np.minimum(tokens, n_vocab - 1, out=tokens)
-    tokens = rank_to_id[tokens]
+    drawn = np.searchsorted(np.cumsum(p), rng.random(int(offsets[-1])), side="right")  # ranks, from 0
+    np.minimum(drawn, n_vocab - 1, out=drawn)
+    tokens = rank_to_id[drawn]
     # Planted rare terms: each replaces one word in 1-5 random segments.
     for k in range(len(rare)):
         for doc in rng.choice(size, size=int(rng.integers(1, 6)), replace=False):
@@ -249,7 +249,7 @@ def make_queries(corpus: Corpus, per_class: int, seed: int = 0) -> dict[str, lis
         "medium": [w[i] for i in pick(medium, per_class)],
         "frequent": [w[i] for i in pick(frequent, per_class)],
     }
-    pairs_ff = []
+    pairs_ff: list[str] = []
     while len(pairs_ff) < per_class:
         a, b = pick(frequent, 2)
         if a != b:
@@ -276,7 +276,7 @@ def _dir_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-class _LazyTranscripts(Mapping):
+class _LazyTranscripts(Mapping[str, Transcript]):
     """The corpus's transcripts as a mapping that makes each one when asked and times that apart."""
 
     def __init__(self, corpus: Corpus):
@@ -454,12 +454,20 @@ def whoosh_project_search(index: TextIndex) -> Callable[[str], list]:
     return lambda q: index.search(q, limit=10)
 
 
+def whoosh_of(index: TextIndex) -> WhooshBackend:
+    """The Whoosh backend under ``index``: the benchmark times its engine apart from the wrapper."""
+    backend = index.backend
+    assert isinstance(backend, WhooshBackend), f"a Whoosh index is benchmarked here, not {type(backend).__name__}"
+    return backend
+
+
 def whoosh_engine_search(index: TextIndex):
     """The bare engine: one open searcher, the parsed query, top 10 and their stored fields."""
-    searcher = index.backend._index().searcher()
+    backend = whoosh_of(index)
+    searcher = backend._index().searcher()
 
     def search(q: str):
-        results = searcher.search(index.backend._parse(q), limit=10)
+        results = searcher.search(backend._parse(q), limit=10)
         return [hit.fields() for hit in results]
 
     return search, searcher
@@ -477,8 +485,9 @@ def open_text_index(directory: Path, mmap: Optional[bool] = None) -> TextIndex:
     if mmap is not None:
         from whoosh.filedb.filestore import FileStorage
 
-        index.backend._index()
-        index.backend._ix = FileStorage(str(directory), supports_mmap=mmap).open_index()
+        backend = whoosh_of(index)
+        backend._index()
+        backend._ix = FileStorage(str(directory), supports_mmap=mmap).open_index()
     return index
 
 
@@ -522,14 +531,15 @@ def _check(corpus: Corpus, queries: dict[str, list[str]], index: TextIndex, tind
     tsearch, tsearcher = tantivy_search(tindex)
     mismatches = []
     word_id = {w: i for i, w in enumerate(corpus.words)}
-    with index.backend._index().searcher() as s:
+    backend = whoosh_of(index)
+    with backend._index().searcher() as s:
         for cls in ("rare", "medium", "frequent"):
             for q in sorted(set(queries[cls]))[:20]:
                 want = int(corpus.df[word_id[q]])
                 got = (s.doc_frequency("text", q), tsearcher.doc_freq("text", q))
                 if got != (want, want):
                     mismatches.append(f"df({q}) corpus {want} whoosh {got[0]} tantivy {got[1]}")
-    cold = cold_search(index.directory, mmap=False)
+    cold = cold_search(backend.directory, mmap=False)
     for cls in CLASSES:
         for q in queries[cls][:5]:
             if [h.to_dict() for h in index.search(q, limit=10)] != [h.to_dict() for h in cold(q)]:
@@ -888,12 +898,13 @@ def profile(size: int, out: TextIO, work_dir: Path, *, seed: int = 0, repeat: in
         return min(times)
 
     wanted = Or([Term("doc_type", index_mod.SEGMENT), Term("doc_type", index_mod.PARAGRAPH)])
-    parsed = index.backend._parse(q)
+    backend = whoosh_of(index)
+    parsed = backend._parse(q)
     steps: dict[str, float] = {}
-    steps["parse (QueryParser)"] = best(lambda: index.backend._parse(q))
-    mmap_ix = open_text_index(directory, True).backend._index()
+    steps["parse (QueryParser)"] = best(lambda: backend._parse(q))
+    mmap_ix = whoosh_of(open_text_index(directory, True))._index()
     steps["open + close a searcher, Whoosh's default storage (mmap)"] = best(lambda: mmap_ix.searcher().close())
-    s = index.backend._index().searcher()
+    s = backend._index().searcher()
     steps["filter only: BitSet of Or(doc_type) docs"] = best(lambda: s._filter_to_comb(wanted))
     steps["search(limit=10), no filter, no terms"] = best(lambda: list(s.search(parsed, limit=10)))
     steps["search(limit=10, terms=True), no filter"] = best(lambda: list(s.search(parsed, limit=10, terms=True)))
@@ -918,14 +929,14 @@ def profile(size: int, out: TextIO, work_dir: Path, *, seed: int = 0, repeat: in
     steps["TextIndex.search (whole)"] = best(lambda: index.search(q, limit=10))
     rss = {}
     for name, mmap in (("Whoosh's default storage (mmap)", True), ("supports_mmap=False", False)):
-        ix = open_text_index(directory, mmap).backend._index()
+        ix = whoosh_of(open_text_index(directory, mmap))._index()
         gc.collect()
         before = _rss_bytes()
         held = ix.searcher()
         rss[name] = _rss_bytes() - before
         held.close()
         del held
-    nommap = open_text_index(directory, mmap=False).backend._index()
+    nommap = whoosh_of(open_text_index(directory, mmap=False))._index()
     steps["open + close a searcher, index opened with supports_mmap=False"] = best(lambda: nommap.searcher().close())
     cold = cold_search(directory, mmap=True)
     cold_nommap = cold_search(directory, mmap=False)

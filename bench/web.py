@@ -60,11 +60,13 @@ def start_server(index_dir: Path) -> tuple[subprocess.Popen, str]:
         text=True,
         env=env,
     )
-    line = process.stderr.readline()
+    stderr = process.stderr
+    assert stderr is not None  # stderr=PIPE
+    line = stderr.readline()
     found = re.search(r"at (http://\S+/) ", line)
     if not found:
         process.kill()
-        raise RuntimeError(f"indexer serve did not start: {line}{process.stderr.read()}")
+        raise RuntimeError(f"indexer serve did not start: {line}{stderr.read()}")
     return process, found.group(1)
 
 

@@ -10,7 +10,7 @@ only stores and searches.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, Mapping, Optional
 
 from .. import links
 from ..errors import IndexerError, NoIndexError, NotFoundError
@@ -74,7 +74,7 @@ class TextIndex:
     def write(
         self,
         sources: Iterable[Source],
-        transcripts: dict[str, Transcript] | None = None,
+        transcripts: Mapping[str, Transcript] | None = None,
         articles: dict[str, Article] | None = None,
         aliases: dict[str, Aliases] | None = None,
         heard_at: dict[str, HeardAts] | None = None,
