@@ -85,7 +85,9 @@ def database_bytes(url: str) -> int:
     import psycopg
 
     with psycopg.connect(url) as conn:
-        return conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+        row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+        assert row is not None  # an aggregate without GROUP BY returns one row
+        return row[0]
 
 
 def write_episodes(url: str, size: int, episodes: list[int]) -> tuple[float, float, float]:
@@ -220,7 +222,7 @@ def bench_search(
             whoosh = TextIndex(directory)
             row["whoosh"] = search._latencies(lambda q: whoosh.search(q, limit=10), queries)
             # An index made before the sounds field reads every heard term per query: seconds each.
-            if "sounds" in whoosh.backend._index().schema:  # type: ignore[attr-defined]
+            if "sounds" in search.whoosh_of(whoosh)._index().schema:
                 row["whoosh_sounds"] = search._latencies(lambda q: whoosh.search(q, limit=10), sounds)
                 row["whoosh_sounds_found"] = _found(whoosh, sounds)
             row["top10_overlap"] = {c: _overlap(whoosh, pg, qs) for c, qs in queries.items()}
@@ -269,9 +271,11 @@ def lexicon_size(url: str) -> dict:
     import psycopg
 
     with psycopg.connect(url) as conn:
-        rows, pairs = conn.execute("SELECT count(*), count(*) FILTER (WHERE pair) FROM heard_terms").fetchone()
-        size = conn.execute("SELECT pg_total_relation_size('heard_terms')").fetchone()[0]
-    return {"terms": rows, "pairs": pairs, "bytes": size}
+        counts = conn.execute("SELECT count(*), count(*) FILTER (WHERE pair) FROM heard_terms").fetchone()
+        size = conn.execute("SELECT pg_total_relation_size('heard_terms')").fetchone()
+    assert counts is not None and size is not None  # aggregates without GROUP BY return one row
+    rows, pairs = counts
+    return {"terms": rows, "pairs": pairs, "bytes": size[0]}
 
 
 def _overlap(whoosh: TextIndex, pg, queries: list[str]) -> float:
@@ -304,7 +308,13 @@ def bench_ingest(work: Path, out: TextIO, clips: int = 8, rounds: int = 3, folde
         folder = work / "clips"
         _cut_clips(speech.ffmpeg_exe(), folder, clips, seconds)
     files = sorted(p for p in folder.iterdir() if p.is_file())
-    clips, audio_s = len(files), round(sum(audio.probe(p).duration for p in files))
+
+    def declared_duration(path: Path) -> float:
+        duration = audio.probe(path).duration
+        assert duration is not None, f"{path} declares no duration"  # the clips are MP3s
+        return duration
+
+    clips, audio_s = len(files), round(sum(declared_duration(p) for p in files))
 
     def run(transcriber) -> float:
         index = TextIndex(Path(tempfile.mkdtemp(dir=work)))
@@ -444,8 +454,11 @@ def run(
     ingest_folder: Optional[Path] = None,
 ) -> None:
     work.mkdir(parents=True, exist_ok=True)
-    server = None if postgres else start_postgres(work, keep)
-    url = postgres or server.get_uri()
+    if postgres:
+        server, url = None, postgres
+    else:
+        server = start_postgres(work, keep)
+        url = server.get_uri()
     # A given server holds one corpus at a time; the embedded one, a database per size.
     urls = {size: url if postgres else size_database(server, size) for size in sizes}
     keep = keep and not postgres
