@@ -33,14 +33,9 @@ PAGE_TITLES = {
 }
 
 
-# What the indexer still gets wrong on these pages, asserted so that a change shows: boilerplate that
-# is a paragraph of the article's own block (a promotion line, the help text of a podcast site's
-# button), which no extractor setting measured removes, and phrases of articles cut short.
+# What the indexer still gets wrong on these pages, asserted so that a change shows: boilerplate of a
+# page laid out in tables, and phrases of articles cut short.
 KNOWN_LEAKS = {
-    "guetemala.com-nicole.html.gz": [
-        "¿Ya sabías que en Guatemala.com tenemos canal de Telegram? Únete desde tu celular en este enlace de"
-    ],
-    "resonator-podcast.de.res158.html.gz": ["Mit diesem Button kannst Du"],
     # A page laid out in tables: the extractor takes its top menu and the donation box with the word.
     "wordsmith.org.maudlin.html.gz": ["spread the magic of words to readers everywhere"],
 }
@@ -122,6 +117,19 @@ def test_media_in_the_article_of_a_page_set_apart_by_line_breaks_are_its_own(art
     # pronunciation's mp3 among them; the cell is the article, though no element holds a paragraph alone.
     audio = articles("wordsmith.org.maudlin.html.gz").audio
     assert [(ref.url, ref.found_by) for ref in audio] == [("https://wordsmith.org/words/maudlin.mp3", "link")]
+
+
+def test_the_sites_closing_calls_to_use_another_service_are_not_the_article(articles):
+    # guatemala.com ends its story with an invitation to its Telegram channel (t.me/guatemalacom);
+    # resonator-podcast.de its episode page with the help text of fyyd.de's button, framed after it.
+    guatemala = articles("guetemala.com-nicole.html.gz").paragraphs
+    assert guatemala[-1].startswith("Por lo tanto, este evento como los que competirá en el resto del año")
+    assert not any("Telegram" in paragraph for paragraph in guatemala)
+    resonator = articles("resonator-podcast.de.res158.html.gz").paragraphs
+    assert resonator[-1].startswith("Diese Folge zitieren: Holger Klein/Helmholtz-Gemeinschaft")
+    assert not any("FYYD" in paragraph for paragraph in resonator)
+    # Its guest's Twitter link, in the article's first paragraph, is the story's.
+    assert resonator[0].startswith("Kathrin Göbel (Twitter) ist Astrophysikerin")
 
 
 def test_the_site_footer_in_a_layout_table_is_not_the_article(articles):
