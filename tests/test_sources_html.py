@@ -163,6 +163,24 @@ def test_players_in_a_web_page_resolve_against_its_url():
     ]
 
 
+def test_an_articles_lines_set_apart_by_line_breaks_keep_its_audio_and_not_a_column_after_it(caplog):
+    # An old layout: the story is runs of text between <br> in one table cell, no paragraph element of
+    # its own; the story's mp3 is in that cell, an archive show in a column after the table.
+    lines = "<br>\n".join(
+        f"Line {i} of the story: the harbour council met on the quay and spoke of the tides, the boats and the old keeper."
+        for i in range(8)
+    )
+    page = f"""<html><head><title>Harbour news - The harbour council meets again</title></head><body>
+    <table><tr><td class="top"><h1>The harbour council meets again</h1></td></tr>
+    <tr><td><div>Listen: <a href="/audio/council.mp3">the meeting</a></div>{lines}</td></tr></table>
+    <div class="column"><b>From the archive</b><br><a href="/audio/archive-show.mp3">Last year's show</a></div>
+    </body></html>"""
+    with caplog.at_level(logging.INFO, logger="indexer"):
+        article = read_html_article(page, "https://harbour.example/news/council")
+    assert [ref.url for ref in article.audio] == ["https://harbour.example/audio/council.mp3"]
+    assert "archive-show.mp3 (link): in what follows the article" in caplog.text
+
+
 def test_links_enclosures_and_open_graph_with_base_href():
     refs = find_embedded_audio(read("embed_links.html"), "https://harbourtalk.example/episodes/11/")
     base = "https://cdn.harbourtalk.example/files/"

@@ -779,16 +779,32 @@ def _article_core(tree, paragraphs: list[str]):
     wanted = {_norm(paragraph)[:60] for paragraph in paragraphs if len(paragraph) >= 30}
     if not wanted:
         return None
-    matched = []
+    size: dict = {}
     for element in tree.iter("p", "li", "blockquote", "h2", "h3", "h4", "dd", "pre", "td", "figcaption"):
         text = _norm(element.text_content())[:60]
         if len(text) >= 30 and text in wanted:
-            matched.append(element)
-    if not matched:
+            size[element] = len(_norm(element.text_content()))
+    found = {_norm(element.text_content())[:60] for element in size}
+    # Paragraphs set apart by <br> rather than in elements of their own (old layout-table pages) are
+    # where their first run of text is (a paragraph's text starts with it, before any inline markup) ...
+    missing = {prefix: len(_norm(paragraph)) for paragraph in paragraphs if (prefix := _norm(paragraph)[:60]) in wanted - found}
+    if missing:
+        for element in tree.iter():
+            own = element.text if isinstance(element.tag, str) and element.tag.lower() not in ("script", "style") else None
+            for run, owner in ((own, element), (element.tail, element.getparent())):
+                text = _norm(run or "")[:60]
+                if len(text) >= 30 and owner is not None:
+                    # ... and the element holding that run holds the paragraph's start whole, not only a heading
+                    # that the extractor joined to the text after it.
+                    start = next(
+                        (prefix for prefix in missing if prefix.startswith(text) and prefix in _norm(owner.text_content())), None
+                    )
+                    if start is not None:
+                        size[owner] = size.get(owner, 0) + missing.pop(start)
+    if not size:
         return None
-    size = {element: len(_norm(element.text_content())) for element in matched}
     held: dict = {}
-    for element in matched:
+    for element in size:
         for holder in (element, *element.iterancestors()):
             held[holder] = held.get(holder, 0) + size[element]
     total = sum(size.values())

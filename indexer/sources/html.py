@@ -19,6 +19,7 @@ from ..errors import ArticleError
 from ..models import Article
 from .embeds import find_embedded_audio, looks_like_html, parse_media_fragment
 from .fetch import is_url
+from .signoff import signoff_start
 from .text import collapse_whitespace as _clean
 from .text import format_datetime, parse_datetime, title_from_location
 
@@ -134,6 +135,12 @@ def read_html_article(html: Union[str, bytes], location: str) -> Article:
             body = strict.body
 
     paragraphs = [described] if described is not None else list(_body_paragraphs(body))
+    if described is None:
+        # The site's closing calls to follow it elsewhere or to use another service's button.
+        end = signoff_start(tree, paragraphs, _clean(document.url) or url)
+        if end < len(paragraphs):
+            logger.debug("%s: leaving out the site's sign-off %s", location, paragraphs[end:])
+            del paragraphs[end:]
     title = _headline(tree, _clean(document.title), _clean(document.sitename)) or title_from_location(location)
     # Some pages repeat the headline as the first block of the body.
     if paragraphs and paragraphs[0].casefold() == title.casefold():
