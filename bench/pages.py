@@ -132,7 +132,13 @@ def bench_batch(pages: int, seconds: float) -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-pages-"))
     clips = work / "clips"
     clips.mkdir()
-    total = audio.probe(sample).duration
+
+    def declared_duration(path: Path) -> float:
+        duration = audio.probe(path).duration
+        assert duration is not None, f"{path} declares no duration"  # the sample and its clips are MP3s
+        return duration
+
+    total = declared_duration(sample)
     count = min(pages, int(total // seconds))
     for i in range(count):
         subprocess.run(
@@ -177,7 +183,7 @@ def bench_batch(pages: int, seconds: float) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
-    duration = sum(audio.probe(path).duration for path in clips.iterdir())
+    duration = sum(declared_duration(path) for path in clips.iterdir())
     try:
         results = {}
         for label, inputs in (("pages", [f"{url}/story/{i}" for i in range(count)]), ("folder", [str(clips)])):
