@@ -44,8 +44,6 @@ KNOWN_WRONG_TITLES = {"wordsmith.org.maudlin.html.gz": "A.Word.A.Day"}
 KNOWN_MISSING = {
     "infobae.com-ucrania.html.gz": ["El periodista sostuvo que eso supondría “el fin"],
     "ladiaria.com.uy-productor.html.gz": ["consideran “excesivo” su tamaño."],
-    # The first line after each of the page's labels ("MEANING:") is left out with the label's <div>.
-    "wordsmith.org.maudlin.html.gz": ["adjective: Overly sentimental"],
 }
 
 

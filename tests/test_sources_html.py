@@ -181,6 +181,21 @@ def test_an_articles_lines_set_apart_by_line_breaks_keep_its_audio_and_not_a_col
     assert "archive-show.mp3 (link): in what follows the article" in caplog.text
 
 
+def test_text_between_the_blocks_of_a_layout_cell_is_kept():
+    # A word-of-the-day page set in a table: each label is a block of its own, the line after it is
+    # text set apart by <br> in the cell, between the blocks.
+    story = " ".join(f"Sentence {i} tells how the word came from a harbour town and its old keeper." for i in range(6))
+    page = f"""<html><head><title>The word: maudlin</title></head><body>
+    <table><tr><td><a href="/">Home</a></td><td>
+    <h3>maudlin</h3><div>PRONUNCIATION:</div>(MAWD-lin)<br>
+    <div>MEANING:</div>adjective: <i>Overly</i> sentimental.<br>
+    <div>ETYMOLOGY:</div>{story}<br>
+    <p>{story}</p>closing words of the cell</td></tr></table></body></html>"""
+    paragraphs = read_html_article(page, "https://words.example/maudlin").paragraphs
+    for line in ("(MAWD-lin)", "adjective: Overly sentimental.", story, "closing words of the cell"):
+        assert line in paragraphs, line
+
+
 def test_links_enclosures_and_open_graph_with_base_href():
     refs = find_embedded_audio(read("embed_links.html"), "https://harbourtalk.example/episodes/11/")
     base = "https://cdn.harbourtalk.example/files/"

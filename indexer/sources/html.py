@@ -274,33 +274,59 @@ def _body_paragraphs(body: lxml.etree._Element) -> Iterator[str]:
     for line_break in body.iter("lb"):
         if not (line_break.tail or "").startswith(" "):
             line_break.tail = " " + (line_break.tail or "")
+    cells = [cell for cell in body.iter("cell") if any(child.tag in _BLOCKS_IN_CELLS for child in cell)]
+    # The article's own cell, of a page set in a table: the one with the most text.
+    article_cell = max(cells, key=lambda cell: len(_text(cell)), default=None)
     for block in body:
-        tag = block.tag if isinstance(block.tag, str) else ""
-        if tag == "list":
-            items = [_text(item) for item in block.iterchildren("item")]
-            yield from (item for item in items if item)
-        elif tag == "table":
-            for row in block.iter("row"):
-                cells = list(row.iterchildren("cell"))
-                if any(child.tag in _BLOCKS_IN_CELLS for cell in cells for child in cell):
-                    # A layout table: its cells hold the article's paragraphs, each one of its own.
-                    for cell in cells:
-                        yield from _body_paragraphs(cell)
-                    continue
-                line = " | ".join(text for text in (_text(cell) for cell in cells) if text)
-                if line:
-                    yield line
-        elif tag == "quote" and len(block) and all(child.tag in ("p", "lb") for child in block):
-            yield from (text for text in (_text(p) for p in block.iterchildren("p")) if text)
-        elif tag in ("graphic", "ref") and not _text(block):
-            continue
-        else:
-            # trafilatura collapses the whitespace of the paragraphs it extracts; a newline left in
-            # a block comes from its fallback extractor, which joins whole blocks with newlines.
-            for line in "".join(block.itertext()).split("\n"):
-                text = " ".join(line.split())
-                if text:
-                    yield text
+        yield from _block_paragraphs(block, article_cell)
+
+
+def _block_paragraphs(block: lxml.etree._Element, article_cell: Optional[lxml.etree._Element] = None) -> Iterator[str]:
+    tag = block.tag if isinstance(block.tag, str) else ""
+    if tag == "list":
+        items = [_text(item) for item in block.iterchildren("item")]
+        yield from (item for item in items if item)
+    elif tag == "table":
+        for row in block.iter("row"):
+            cells = list(row.iterchildren("cell"))
+            if any(child.tag in _BLOCKS_IN_CELLS for cell in cells for child in cell):
+                # A layout table: its cells hold the article's paragraphs, each one of its own.
+                for cell in cells:
+                    yield from _cell_paragraphs(cell, loose=cell is article_cell)
+                continue
+            line = " | ".join(text for text in (_text(cell) for cell in cells) if text)
+            if line:
+                yield line
+    elif tag == "quote" and len(block) and all(child.tag in ("p", "lb") for child in block):
+        yield from (text for text in (_text(p) for p in block.iterchildren("p")) if text)
+    elif tag in ("graphic", "ref") and not _text(block):
+        return
+    else:
+        # trafilatura collapses the whitespace of the paragraphs it extracts; a newline left in
+        # a block comes from its fallback extractor, which joins whole blocks with newlines.
+        for line in "".join(block.itertext()).split("\n"):
+            text = " ".join(line.split())
+            if text:
+                yield text
+
+
+def _cell_paragraphs(cell: lxml.etree._Element, *, loose: bool) -> Iterator[str]:
+    """A layout cell's paragraphs: its blocks, and with ``loose`` the text set between them (lines the
+    page parts with ``<br>``, which trafilatura leaves in the cell around its blocks), a paragraph
+    each run. Only the article's own cell keeps those: in the cells around it they are labels and
+    links of the site's columns."""
+    run: list[str] = [cell.text or ""]
+    for child in cell:
+        if child.tag in _BLOCKS_IN_CELLS:
+            if loose and (text := " ".join("".join(run).split())):
+                yield text
+            run = []
+            yield from _block_paragraphs(child)
+        else:  # inline (emphasis, a link, a line break): part of the text around it
+            run.append("".join(child.itertext()))
+        run.append(child.tail or "")
+    if loose and (text := " ".join("".join(run).split())):
+        yield text
 
 
 def _text(element: lxml.etree._Element) -> str:
