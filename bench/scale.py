@@ -292,7 +292,8 @@ def _overlap(whoosh: TextIndex, pg, queries: list[str]) -> float:
 def bench_ingest(work: Path, out: TextIO, clips: int = 8, rounds: int = 3, folder: Optional[Path] = None) -> dict:
     """The same folder ingested locally (2 workers) and through a Dask cluster of one worker process
     of two threads on the same cores (2 workers in its engine), ``rounds``
-    times each, alternating; the overhead is that of the medians. The folder is ``clips`` clips of
+    times each, alternating; the overhead is that of the medians. The local engine is loaded and the
+    cluster connected before timing: each is once per process. The folder is ``clips`` clips of
     18 s cut from the sample, or ``folder`` as given (e.g. the asr benchmark's episodes)."""
     import distributed
     from podcast import speech  # bench/podcast.py: the samples script's ffmpeg
@@ -347,6 +348,7 @@ def bench_ingest(work: Path, out: TextIO, clips: int = 8, rounds: int = 3, folde
                     wall = run(Transcriber(engine=engine, cache_dir=fresh_cache(), workers=2))
                 else:
                     remote = ClusterTranscriber(cluster.scheduler_address, cache_dir=fresh_cache(), workers=2)
+                    remote.client  # noqa: B018 -- connected before timing, as the local engine is loaded before it
                     try:
                         wall = run(remote)
                     finally:
