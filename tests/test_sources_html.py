@@ -196,6 +196,22 @@ def test_text_between_the_blocks_of_a_layout_cell_is_kept():
         assert line in paragraphs, line
 
 
+def test_a_table_pages_small_boxes_after_the_article_are_left_out_and_its_data_kept():
+    story = "".join(
+        f"<p>Paragraph {i}: the harbour council met on the quay and spoke of the tides and boats.</p>" for i in range(8)
+    )
+    page = f"""<html><head><title>Harbour news</title></head><body>
+    <table><tr><td><h1>The council meets</h1></td></tr><tr><td>{story}</td></tr></table>
+    <table><tr><td><p>Boats</p></td><td><p>14</p></td></tr><tr><td><p>Keepers</p></td><td><p>2</p></td></tr></table>
+    <table><tr><td></td><td><p>We need your help</p><p>Donate</p></td></tr></table>
+    <table><tr><td><p>Photo: Harbour Archive</p></td></tr></table></body></html>"""
+    paragraphs = read_html_article(page, "https://harbour.example/news").paragraphs
+    assert "Paragraph 7: the harbour council met on the quay and spoke of the tides and boats." in paragraphs
+    # A table of data keeps its cells; a box of its own, with little text, is the site's.
+    assert {"Boats", "14", "Keepers", "2"} <= set(paragraphs)
+    assert not {"We need your help", "Donate", "Photo: Harbour Archive"} & set(paragraphs)
+
+
 def test_links_enclosures_and_open_graph_with_base_href():
     refs = find_embedded_audio(read("embed_links.html"), "https://harbourtalk.example/episodes/11/")
     base = "https://cdn.harbourtalk.example/files/"

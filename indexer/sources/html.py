@@ -10,7 +10,7 @@ import json
 import logging
 import re
 from html import unescape
-from typing import TYPE_CHECKING, Any, Iterator, Optional, Union, cast
+from typing import TYPE_CHECKING, Any, Collection, Iterator, Optional, Union, cast
 
 import lxml.etree
 import lxml.html
@@ -187,6 +187,7 @@ def _headline(tree: lxml.html.HtmlElement, title: Optional[str], sitename: Optio
 
 # trafilatura's block elements; a table cell holding them is page layout, not a table of data.
 _BLOCKS_IN_CELLS = frozenset("p head list quote table".split())
+_BOX_SHARE = 0.1
 
 
 # Bylines that name nobody.
@@ -277,11 +278,25 @@ def _body_paragraphs(body: lxml.etree._Element) -> Iterator[str]:
     cells = [cell for cell in body.iter("cell") if any(child.tag in _BLOCKS_IN_CELLS for child in cell)]
     # The article's own cell, of a page set in a table: the one with the most text.
     article_cell = max(cells, key=lambda cell: len(_text(cell)), default=None)
+    boxes = set(_boxes_after(cells, article_cell)) if article_cell is not None else set()
     for block in body:
-        yield from _block_paragraphs(block, article_cell)
+        yield from _block_paragraphs(block, article_cell, boxes)
 
 
-def _block_paragraphs(block: lxml.etree._Element, article_cell: Optional[lxml.etree._Element] = None) -> Iterator[str]:
+def _boxes_after(cells: list[lxml.etree._Element], article_cell: lxml.etree._Element) -> Iterator[lxml.etree._Element]:
+    """The small boxes of a page set in a table, after its article's cell: a cell alone with text in
+    its row (a column or a box, not a row of a table of data) with a tenth of the article's text or
+    less. They hold the site's columns, credits, notices and appeals (bench/RESULTS.md, "Real pages")."""
+    small = len(_text(article_cell)) * _BOX_SHARE
+    for cell in cells[cells.index(article_cell) + 1 :]:
+        alone = not any(_text(other) for other in (*cell.itersiblings("cell"), *cell.itersiblings("cell", preceding=True)))
+        if alone and len(_text(cell)) < small:
+            yield cell
+
+
+def _block_paragraphs(
+    block: lxml.etree._Element, article_cell: Optional[lxml.etree._Element] = None, boxes: Collection = frozenset()
+) -> Iterator[str]:
     tag = block.tag if isinstance(block.tag, str) else ""
     if tag == "list":
         items = [_text(item) for item in block.iterchildren("item")]
@@ -292,7 +307,8 @@ def _block_paragraphs(block: lxml.etree._Element, article_cell: Optional[lxml.et
             if any(child.tag in _BLOCKS_IN_CELLS for cell in cells for child in cell):
                 # A layout table: its cells hold the article's paragraphs, each one of its own.
                 for cell in cells:
-                    yield from _cell_paragraphs(cell, loose=cell is article_cell)
+                    if cell not in boxes:
+                        yield from _cell_paragraphs(cell, loose=cell is article_cell)
                 continue
             line = " | ".join(text for text in (_text(cell) for cell in cells) if text)
             if line:
