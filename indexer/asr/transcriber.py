@@ -33,6 +33,11 @@ from .weights import model_label
 
 logger = logging.getLogger("indexer")
 
+# In a batch, files of up to this many chunks are recognised in the background too, two or more at a
+# time: alone, a file of a chunk and a bit leaves a worker idle while its first chunk is recognised
+# (bench/RESULTS.md, "Workers and threads"). Longer files keep every worker busy with their own chunks.
+MEDIUM_FILE_CHUNKS = 4
+
 # Set to 1 to tune glibc's allocator in a library user's process, as the CLI does (see engines.load_engine).
 TUNE_MEMORY_ENV = "INDEXER_TUNE_MEMORY"
 
@@ -120,30 +125,38 @@ class Transcriber:
 
         For a batch: a file shorter than a chunk would keep one worker busy and leave the others
         idle, and alone it pays for Whisper windows it half fills. Files of at most a chunk are
-        recognised several to a stream (:mod:`.streams`), in order, ``workers`` streams at a time.
-        Longer files, files already started and files that cannot be probed are left to
-        :meth:`transcribe`. Background files show no progress bar (the bar belongs to the file
-        being ingested).
+        recognised several to a stream (:mod:`.streams`), and files of a few chunks
+        (``MEDIUM_FILE_CHUNKS``) one each, in order, ``workers`` at a time, so that one file's last
+        chunk is recognised beside the next file's first. Longer files, files already started and
+        files that cannot be probed are left to :meth:`transcribe`. Background files show no
+        progress bar (the bar belongs to the file being ingested).
         """
         engine = self.engine  # load the model here, not in a background thread
         short: list[tuple[Path, float]] = []
-        named = set()
+        medium: list[Path] = []
+        order: dict[tuple, int] = {}  # each file's place in the batch
         for path in map(Path, paths):
-            if started_key(path, None) in named:
+            if started_key(path, None) in order:
                 continue  # one file embedded by several articles of the batch is recognised once
-            named.add(started_key(path, None))
+            order[started_key(path, None)] = len(order)
             try:
                 duration = audio.probe(path).duration
             except IndexerError:
                 continue  # reported in its turn
             if duration is not None and duration <= audio.CHUNK_SECONDS:
                 short.append((path, duration))
+            elif duration is not None and duration <= MEDIUM_FILE_CHUNKS * audio.CHUNK_SECONDS:
+                medium.append(path)
+        if len(short) + len(medium) < 2:
+            medium = []  # nothing to share the workers with: recognised in its turn, with its progress bar
         joinable = can_join(engine, self.language, self.options)
         with self._lock:
             if self._file_pool is None:
                 self._file_pool = ThreadPoolExecutor(engine.workers, thread_name_prefix="indexer-file")
             short = [(path, d) for path, d in short if started_key(path, None) not in self._started]
-            for members in group_into_streams(short, engine.workers) if joinable else [[path] for path, _ in short]:
+            streams = group_into_streams(short, engine.workers) if joinable else [[path] for path, _ in short]
+            streams += [[path] for path in medium if started_key(path, None) not in self._started]
+            for members in sorted(streams, key=lambda stream: order[started_key(stream[0], None)]):  # in the batch's order
                 futures: dict[Path, Future] = {path: Future() for path in members}
                 for path, future in futures.items():
                     self._started[started_key(path, None)] = future
@@ -358,4 +371,4 @@ def started_key(path: Path, time_range: Optional[TimeRange]) -> tuple[str, Optio
     return str(Path(path).resolve()), tuple(time_range) if time_range else None
 
 
-__all__ = ["TUNE_MEMORY_ENV", "Transcriber"]
+__all__ = ["MEDIUM_FILE_CHUNKS", "TUNE_MEMORY_ENV", "Transcriber"]
