@@ -48,6 +48,16 @@ def sentences() -> list[dict]:
 
 
 @pytest.fixture(scope="session")
+def sentence_clips(tmp_path_factory, sentences) -> list[Path]:
+    """The sample cut into one file per sentence, 3-16 s each, cut in the pauses between them."""
+    folder = tmp_path_factory.mktemp("clips")
+    for number, sentence in enumerate(sentences):
+        start, end = sentence["start"] - 0.2, sentence["end"] + 0.2
+        ffmpeg("-i", str(SAMPLE_AUDIO), "-ss", f"{start:.2f}", "-to", f"{end:.2f}", str(folder / f"clip-{number:02d}.mp3"))
+    return sorted(folder.glob("clip-*.mp3"))
+
+
+@pytest.fixture(scope="session")
 def reference_text(sentences) -> str:
     return " ".join(s["text"] for s in sentences)
 

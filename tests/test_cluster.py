@@ -28,7 +28,7 @@ from indexer.ingest import Ingester
 from indexer.models import Segment, Word
 from indexer.sources.fetch import Fetcher
 
-from .conftest import SAMPLE_AUDIO, ffmpeg
+from .conftest import SAMPLE_AUDIO
 from .evaluation import normalise
 from .evaluation import word_error_rate as wer
 
@@ -142,8 +142,8 @@ def _recognising(client) -> Optional[str]:
 
 
 @pytest.mark.parametrize("joined", [False, True], ids=["files-alone", "joined-streams"])
-def test_a_worker_killed_mid_batch_loses_nothing_and_writes_nothing_twice(cluster, folder, speech_clips, tmp_path, joined):
-    inputs, factory = (speech_clips[0].parent, SlowWordsFakeEngine) if joined else (folder, SlowFakeEngine)
+def test_a_worker_killed_mid_batch_loses_nothing_and_writes_nothing_twice(cluster, folder, sentence_clips, tmp_path, joined):
+    inputs, factory = (sentence_clips[0].parent, SlowWordsFakeEngine) if joined else (folder, SlowFakeEngine)
     index = TextIndex(tmp_path / "index")
     transcriber = ClusterTranscriber(
         cluster.scheduler_address, engine_factory=factory, engine="faster-whisper", cache_dir=tmp_path / "cache"
@@ -191,23 +191,13 @@ def test_a_worker_refuses_a_path_whose_bytes_differ(cluster, tmp_path):
     transcriber.close()
 
 
-@pytest.fixture(scope="module")
-def speech_clips(tmp_path_factory, sentences) -> list[Path]:
-    """The sample's sentences, a file each (3-16 s)."""
-    folder = tmp_path_factory.mktemp("speech")
-    for number, sentence in enumerate(sentences):
-        start, end = sentence["start"] - 0.2, sentence["end"] + 0.2
-        ffmpeg("-i", str(SAMPLE_AUDIO), "-ss", f"{start:.2f}", "-to", f"{end:.2f}", str(folder / f"clip-{number:02d}.wav"))
-    return sorted(folder.glob("clip-*.wav"))
-
-
 def _streams_sent(caplog) -> list[list[str]]:
     prefix = "recognising on the cluster: "
     return [r.getMessage().removeprefix(prefix).split(", ") for r in caplog.records if r.getMessage().startswith(prefix)]
 
 
 @pytest.mark.parametrize("shared", [True, False], ids=["shared-path", "as-bytes"])
-def test_short_files_are_joined_into_streams_on_the_workers(cluster, speech_clips, tmp_path, caplog, monkeypatch, shared):
+def test_short_files_are_joined_into_streams_on_the_workers(cluster, sentence_clips, tmp_path, caplog, monkeypatch, shared):
     if not shared:
         monkeypatch.setattr(ClusterTranscriber, "_shared_path", staticmethod(lambda path: "/nowhere/" + Path(path).name))
     index = TextIndex(tmp_path / "index")
@@ -215,13 +205,13 @@ def test_short_files_are_joined_into_streams_on_the_workers(cluster, speech_clip
         cluster.scheduler_address, engine_factory=WordsFakeEngine, engine="faster-whisper", cache_dir=tmp_path / "cache"
     )
     with caplog.at_level(logging.DEBUG, logger="indexer"):
-        report = ingest(index, transcriber, [str(speech_clips[0].parent)], tmp_path / "cache")
+        report = ingest(index, transcriber, [str(sentence_clips[0].parent)], tmp_path / "cache")
     transcriber.close()
-    assert report.ok and report.recognised == len(speech_clips)
+    assert report.ok and report.recognised == len(sentence_clips)
     # Fewer tasks than files, as a local batch of the same files makes streams for two workers.
     sent = _streams_sent(caplog)
-    assert sorted(name for stream in sent for name in stream) == [clip.name for clip in speech_clips]
-    assert 1 < len(sent) < len(speech_clips) and max(len(stream) for stream in sent) > 1
+    assert sorted(name for stream in sent for name in stream) == [clip.name for clip in sentence_clips]
+    assert 1 < len(sent) < len(sentence_clips) and max(len(stream) for stream in sent) > 1
     for source in report.ingested:
         words = [w for segment in index.transcript(source.id) for w in segment.words]
         # Each file got its own words back, in its own timeline: none before it starts or after it ends.
@@ -237,17 +227,17 @@ def test_short_files_are_joined_into_streams_on_the_workers(cluster, speech_clip
         cluster.scheduler_address, engine_factory=WordsFakeEngine, engine="faster-whisper", cache_dir=tmp_path / "cache"
     )
     with caplog.at_level(logging.DEBUG, logger="indexer"):
-        report = ingest(index, again, [str(speech_clips[0].parent)], tmp_path / "cache")
+        report = ingest(index, again, [str(sentence_clips[0].parent)], tmp_path / "cache")
     again.close()
     assert report.ok and report.recognised == 0 and _streams_sent(caplog) == []
 
 
-def test_a_broken_file_in_a_stream_fails_alone(cluster, speech_clips, tmp_path):
+def test_a_broken_file_in_a_stream_fails_alone(cluster, sentence_clips, tmp_path):
     batch = tmp_path / "batch"
     batch.mkdir()
-    for clip in speech_clips[:4]:
+    for clip in sentence_clips[:4]:
         (batch / clip.name).write_bytes(clip.read_bytes())
-    broken = batch / speech_clips[1].name
+    broken = batch / sentence_clips[1].name
     broken.write_bytes(broken.read_bytes()[: broken.stat().st_size // 2])  # its header still promises the whole clip
     index = TextIndex(tmp_path / "index")
     transcriber = ClusterTranscriber(
@@ -256,7 +246,7 @@ def test_a_broken_file_in_a_stream_fails_alone(cluster, speech_clips, tmp_path):
     report = ingest(index, transcriber, [str(batch)], tmp_path / "cache")
     transcriber.close()
     assert [f.input for f in report.failures] == [str(broken)]
-    assert sorted(Path(s.location).name for s in report.ingested) == [c.name for c in speech_clips[:4] if c.name != broken.name]
+    assert sorted(Path(s.location).name for s in report.ingested) == [c.name for c in sentence_clips[:4] if c.name != broken.name]
 
 
 def test_an_unreachable_scheduler_is_one_clear_error(tmp_path):
@@ -280,15 +270,15 @@ def test_the_real_model_on_the_workers(cluster, tmp_path):
 
 
 @pytest.mark.e2e
-def test_the_real_model_on_the_workers_joins_short_files(cluster, speech_clips, sentences, tmp_path, caplog):
+def test_the_real_model_on_the_workers_joins_short_files(cluster, sentence_clips, sentences, tmp_path, caplog):
     index = TextIndex(tmp_path / "index")
     transcriber = ClusterTranscriber(cluster.scheduler_address, cache_dir=tmp_path / "cache")
     with caplog.at_level(logging.DEBUG, logger="indexer"):
-        report = ingest(index, transcriber, [str(speech_clips[0].parent)], tmp_path / "cache")
+        report = ingest(index, transcriber, [str(sentence_clips[0].parent)], tmp_path / "cache")
     transcriber.close()
     assert report.ok and max(len(stream) for stream in _streams_sent(caplog)) > 1
     by_name = {Path(s.location).name: s for s in report.ingested}
-    for clip, sentence in zip(speech_clips, sentences):
+    for clip, sentence in zip(sentence_clips, sentences):
         text = index.transcript(by_name[clip.name].id).text
         heard, spoken = normalise(text).split(), normalise(sentence["text"]).split()
         # A neighbour's word leaking across a file boundary, or words lost at one, would show at either end.

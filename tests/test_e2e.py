@@ -13,7 +13,7 @@ from indexer.asr import Transcriber
 from indexer.asr.base import ChunkResult
 from indexer.errors import IndexUnavailableError
 
-from .conftest import SAMPLE_ARTICLE, SAMPLE_AUDIO, ffmpeg
+from .conftest import SAMPLE_ARTICLE, SAMPLE_AUDIO
 from .evaluation import normalise
 from .evaluation import word_error_rate as wer
 
@@ -170,16 +170,6 @@ def test_chunks_recognised_at_once_give_the_text_of_one_at_a_time(tmp_path):
     assert [s.text for s in alone] == [s.text for s in together]
     for a, b in zip(alone, together):
         assert a.start == pytest.approx(b.start, abs=0.05) and a.end == pytest.approx(b.end, abs=0.05)
-
-
-@pytest.fixture(scope="module")
-def sentence_clips(tmp_path_factory, sentences) -> list[Path]:
-    """The sample cut into one file per sentence, 3-16 s each, cut in the pauses between them."""
-    folder = tmp_path_factory.mktemp("clips")
-    for number, sentence in enumerate(sentences):
-        start, end = sentence["start"] - 0.2, sentence["end"] + 0.2
-        ffmpeg("-i", str(SAMPLE_AUDIO), "-ss", f"{start:.2f}", "-to", f"{end:.2f}", str(folder / f"clip-{number:02d}.mp3"))
-    return sorted(folder.glob("clip-*.mp3"))
 
 
 def _streams(caplog) -> list[list[str]]:
