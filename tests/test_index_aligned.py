@@ -121,6 +121,9 @@ def test_a_name_no_article_spells_is_found_by_sound_after_the_rest(index):
     assert index.search("boats Ngozi", kind="audio") == []
     # A stop word beside it is left out, as the query itself leaves it out.
     assert [h.match for h in index.search("the Ngozi")] == ["sounds-like"]
+    # Two names by sound, heard in one segment: each heard term is looked for with the other name's.
+    (both,) = index.search("Ngozi Adeyemi")
+    assert both.match == "sounds-like" and "**Angozia** (sounds like Ngozi)" in both.snippet and "**Ada Yemi**" in both.snippet
 
 
 def test_a_heard_word_said_everywhere_neither_floods_nor_hides_a_rarer_one(index):

@@ -397,7 +397,9 @@ def _sounds_like(conn, query: str, limit: int, found: list[Match]) -> list[Match
     words = soundalike.plain_words(query)
     if not words or not any(soundalike.eligible(w) for w in words):
         return []
-    clauses, alike = [], {}
+    clauses: list[str] = []  # one per query word that requires something
+    alike: dict[str, str] = {}  # each heard term and the query word it sounds like
+    heard: list[tuple[int, str]] = []  # each heard term, as a lexeme, and its word's clause
     for word in words:
         if not soundalike.eligible(word):
             try:
@@ -412,15 +414,18 @@ def _sounds_like(conn, query: str, limit: int, found: list[Match]) -> list[Match
         if not single and not joined:
             return []
         alike.update({c: word for c in single | joined})
+        heard += [(len(clauses), _sound_lexeme(c)) for c in sorted(single | joined)]
         # No weight: only `sounds` makes '~' lexemes, and without one the index answers without reading the rows.
         clauses.append(" | ".join(_sound_lexeme(c) for c in sorted(single | joined)))
     rank = " & ".join(f"({c})" for c in clauses)  # the kind has no position: ts_rank_cd would find no cover
     rows = conn.execute(
         _SOUNDS_LIKE,
         {
-            "match": f"{rank} & '#kind:audio'",
             "rank": rank,
-            "heard": [_sound_lexeme(c) for c in sorted(alike)],
+            "heard": [lexeme for _, lexeme in heard],
+            # What the query's other words require beside each heard term: its own word's other
+            # candidates would make every term's search read them all.
+            "others": [" & ".join(f"({c})" for k, c in enumerate(clauses) if k != own) for own, _ in heard],
             "each": limit + len(found),
             "limit": limit + len(found),
             "normalisation": RANK_NORMALISATION,
@@ -450,9 +455,9 @@ _SOUNDS_LIKE = """
 SELECT source_id, kind, text, start_s, end_s, words, score
 FROM (SELECT DISTINCT ON (p.source_id, p.seq) p.source_id, p.seq, p.kind, p.text, p.start_s, p.end_s, p.words,
              ts_rank_cd(p.document, %(rank)s::tsquery, %(normalisation)s) AS score
-      FROM unnest(%(heard)s::tsquery[]) AS heard,
+      FROM unnest(%(heard)s::tsquery[], %(others)s::tsquery[]) AS q (heard, others),
            LATERAL (SELECT * FROM passages
-                    WHERE document @@ (%(match)s::tsquery && heard) AND kind = 'audio'
+                    WHERE document @@ (q.heard && q.others) AND kind = 'audio'
                     LIMIT %(each)s) AS p
       ORDER BY p.source_id, p.seq) AS found
 ORDER BY score DESC, source_id, seq
