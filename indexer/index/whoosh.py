@@ -18,7 +18,7 @@ import threading
 import weakref
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Optional, TypeVar
+from typing import Callable, Iterator, Optional, TypeVar
 
 from whoosh import highlight, qparser
 from whoosh.analysis import LowercaseFilter, RegexTokenizer, StemmingAnalyzer
@@ -385,7 +385,9 @@ class WhooshBackend:
         if not words or not any(soundalike.eligible(w) for w in words):
             return []
         reader = searcher.reader()
-        clauses, alike = [], {}
+        clauses: list = []  # one per query word that requires something
+        alike: dict[str, str] = {}  # each heard term and the query word it sounds like
+        heard: list[tuple[int, Term]] = []  # each heard term's query, and its word's clause
         for word in words:
             if not soundalike.eligible(word):
                 try:
@@ -393,20 +395,50 @@ class WhooshBackend:
                 except QueryError:
                     pass  # a stop word, which the query itself leaves out
                 continue
-            single, joined, clause = _sound_candidates(word, reader)
+            single, joined, terms = _sound_candidates(word, reader)
             if not single and not joined:
                 return []
             alike.update({c: word for c in single | joined})
-            clauses.append(clause)
-        query = And([*clauses, Term("kind", "audio")])
+            heard += [(len(clauses), term) for term in terms]
+            clauses.append(Or(terms))
+        # Each heard term's best passages, at most as many as hits asked for, beside what the other
+        # words require: a term heard in thousands of passages costs what a rare one does. A passage
+        # ranks by the sum of its terms' scores.
+        each = limit + len(found)
+        scores: dict[int, float] = {}
+        stored: dict[int, dict] = {}
+        for own, term in heard:
+            others = [clause for k, clause in enumerate(clauses) if k != own]
+            for docnum, score in _first_audio_matches(searcher, And([term, *others]) if others else term, each, stored):
+                scores[docnum] = scores.get(docnum, 0.0) + score
         seen = {(m.source_id, m.start) for m in found}
         matches: list[Match] = []
-        for match, result in _matches(searcher, query, limit + len(found), set()):
-            match.jump_in, match.snippet = _mark_sounds_like(result, alike)
-            match.match = "sounds-like"
-            if (match.source_id, match.start) not in seen and len(matches) < limit:
-                matches.append(match)
+        for docnum, score in sorted(scores.items(), key=lambda scored: (-scored[1], scored[0])):
+            hit = stored[docnum]
+            if (hit["source_id"], hit["start"]) in seen:
+                continue
+            jump, snippet = _mark_sounds_like(hit, alike)
+            matches.append(_match(searcher, hit, snippet, score, jump, "sounds-like"))
+            if len(matches) == limit:
+                break
         return matches
+
+
+def _first_audio_matches(searcher: Searcher, query, count: int, stored: dict[int, dict]) -> Iterator[tuple[int, float]]:
+    """The first ``count`` audio passages ``query`` matches, in index order, with their scores; their
+    stored fields go into ``stored``. Read without ranking every match (a heard word can be in a
+    hundred thousand passages), and the kind told from the stored fields: intersected with the
+    kind's term, Whoosh would walk that term's postings block by block up to the first match."""
+    for subsearcher, offset in searcher.leaf_searchers():
+        matcher = query.matcher(subsearcher, searcher.context())
+        while count and matcher.is_active():
+            docnum = offset + matcher.id()
+            fields = stored.get(docnum) or searcher.stored_fields(docnum)
+            if fields.get("kind") == "audio" and fields.get("doc_type") != RECORD:
+                stored[docnum] = fields
+                yield docnum, matcher.score()
+                count -= 1
+            matcher.next()
 
 
 def _sound_fields(schema: Schema, words) -> dict:
@@ -417,8 +449,8 @@ def _sound_fields(schema: Schema, words) -> dict:
     return {"pairs": soundalike.joined_pairs(heard)}
 
 
-def _sound_candidates(word: str, reader) -> tuple[set[str], set[str], Or]:
-    """Heard words and joined pairs that sound like ``word``, and the query that finds them."""
+def _sound_candidates(word: str, reader) -> tuple[set[str], set[str], list[Term]]:
+    """Heard words and joined pairs that sound like ``word``, and the terms that find them."""
     if "sounds" in reader.schema:
         code = soundalike.metaphone(soundalike.letters(word))
 
@@ -428,12 +460,16 @@ def _sound_candidates(word: str, reader) -> tuple[set[str], set[str], Or]:
         singles = [w for near in sorted(soundalike.near_codes(code)) for w in heard(f"s{near}.")]
         single = soundalike.sounds_like(word, singles)
         joined = soundalike.sounds_like(word, heard(f"p{code}."), pairs=True)
-        return single, joined, Or([Term("exact", c) for c in single] + [Term("sounds", f"p{code}.{c}") for c in joined])
+        return (
+            single,
+            joined,
+            [Term("exact", c) for c in sorted(single)] + [Term("sounds", f"p{code}.{c}") for c in sorted(joined)],
+        )
     single = soundalike.sounds_like(word, (t.decode() for t in reader.lexicon("exact")))
     # An index opened read-only from before the pairs field has none.
     pairs = reader.lexicon("pairs") if "pairs" in reader.schema else ()
     joined = soundalike.sounds_like(word, (t.decode() for t in pairs), pairs=True)
-    return single, joined, Or([Term("exact", c) for c in single] + [Term("pairs", c) for c in joined])
+    return single, joined, [Term("exact", c) for c in sorted(single)] + [Term("pairs", c) for c in sorted(joined)]
 
 
 def _close(searcher: Searcher) -> None:
@@ -578,9 +614,6 @@ def _matches(searcher: Searcher, query, limit: int, matched: set[tuple[str, str]
     results.fragmenter = highlight.ContextFragmenter(maxchars=240, surround=60)
     results.formatter = _MarkFormatter()
 
-    def record(source_id: str) -> Optional[Source]:
-        return _record(searcher, source_id)
-
     for result in results:
         if "text" not in result:
             continue  # a record that a negated query reached past the mask
@@ -593,25 +626,29 @@ def _matches(searcher: Searcher, query, limit: int, matched: set[tuple[str, str]
             # Matched through a normal form ("14" for "fourteen") or the title: nothing marked yet.
             snippet = _mark_normal_forms(result["text"], matched) or snippet or result["text"][:240]
         audio = result["kind"] == "audio"
-        source = record(result["source_id"])
-        embedded_in = [record(a) for a in source.article_ids] if source else []
-        yield (
-            Match(
-                source_id=result["source_id"],
-                kind=result["kind"],
-                text=result["text"],
-                snippet=snippet,
-                score=round(float(result.score), 4),
-                start=result["start"] if audio else None,
-                end=result["end"] if audio else None,
-                jump_in=jump_in(result, matched) if audio else None,
-                record=source,
-                embedded_in=[r for r in embedded_in if r is not None],
-                match=marks.alias_match_kind(aliased) if aliased else "exact",
-                heard_at=[HeardAt(**h) for h in result.get("heard_at") or []],
-            ),
-            result,
-        )
+        kind = marks.alias_match_kind(aliased) if aliased else "exact"
+        yield _match(searcher, result, snippet, result.score, jump_in(result, matched) if audio else None, kind), result
+
+
+def _match(searcher: Searcher, result, snippet: str, score: float, jump: Optional[float], kind: str) -> Match:
+    """A hit as a :class:`Match`, with its source's record and those of the articles that embed it."""
+    audio = result["kind"] == "audio"
+    source = _record(searcher, result["source_id"])
+    embedded_in = [_record(searcher, a) for a in source.article_ids] if source else []
+    return Match(
+        source_id=result["source_id"],
+        kind=result["kind"],
+        text=result["text"],
+        snippet=snippet,
+        score=round(float(score), 4),
+        start=result["start"] if audio else None,
+        end=result["end"] if audio else None,
+        jump_in=jump,
+        record=source,
+        embedded_in=[r for r in embedded_in if r is not None],
+        match=kind,
+        heard_at=[HeardAt(**h) for h in result.get("heard_at") or []],
+    )
 
 
 # Fields whose terms are words (the others hold numbers as bytes, or ids).
