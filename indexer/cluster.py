@@ -321,8 +321,8 @@ class ClusterTranscriber(Transcriber):
             except (OSError, IndexerError):
                 continue  # transcribe() reports it
             hashes[path] = digest
-            cached = self.cache.get(self._key(digest, None)) or self.cache.get(self._key(digest, None, joined=True))
-            if cached is not None:  # recognised alone is as good an answer as recognised joined
+            cached = self._cached_for_batch(digest)
+            if cached is not None:
                 answered: Future = Future()
                 answered.set_result((digest, cached))
                 self._started[key] = answered
@@ -358,16 +358,12 @@ class ClusterTranscriber(Transcriber):
         """Take a stream's results apart: cache each file's transcript and set its future."""
         try:
             heard: list[Heard] = self._result(sent, members[0][0])
-            unseen = [
-                (member, future)
-                for member, future, result in zip(members, futures.values(), heard)
-                if result.transcript is None and result.error is None
-            ]
+            unseen = [member for member, result in zip(members, heard) if result.transcript is None and result.error is None]
             if unseen:  # the workers cannot read these paths: send their bytes, still as one stream
-                logger.info("%s: not readable on the workers, sending the bytes", ", ".join(str(p) for (p, _), _ in unseen))
-                again: list[Heard] = self._result(self._submit_stream([m for m, _ in unseen], as_bytes=True), unseen[0][0][0])
+                logger.info("%s: not readable on the workers, sending the bytes", ", ".join(str(p) for p, _ in unseen))
+                again: list[Heard] = self._result(self._submit_stream(unseen, as_bytes=True), unseen[0][0])
                 heard = list(heard)
-                for (member, _), result in zip(unseen, again):
+                for member, result in zip(unseen, again):
                     heard[members.index(member)] = result
             for (path, digest), result in zip(members, heard):
                 future = futures[path]

@@ -118,12 +118,11 @@ def sound_terms(words: Iterable[str]) -> str:
 
 def sounds_like(word: str, heard: Iterable[str], *, pairs: bool = False) -> set[str]:
     """The heard words (or joined pairs) in ``heard`` that sound like query ``word``."""
-    import jellyfish
     from rapidfuzz import fuzz
     from rapidfuzz.distance import Levenshtein
 
     target = letters(word)
-    code = jellyfish.metaphone(target)
+    code = metaphone(target)
     found = set()
     for candidate in heard:
         if abs(len(candidate) - len(target)) > MAX_LENGTH_DIFFERENCE:
@@ -131,14 +130,11 @@ def sounds_like(word: str, heard: Iterable[str], *, pairs: bool = False) -> set[
         if len(candidate) < MIN_HEARD_LETTERS or not candidate.isalpha():
             continue
         if pairs:
-            if fuzz.ratio(target, candidate) < MIN_PAIR_SIMILARITY or jellyfish.metaphone(candidate) != code:
+            if fuzz.ratio(target, candidate) < MIN_PAIR_SIMILARITY or metaphone(candidate) != code:
                 continue
-            if is_common(candidate):
-                continue
-        else:
-            if fuzz.ratio(target, candidate) < MIN_SIMILARITY or Levenshtein.distance(code, jellyfish.metaphone(candidate)) > 1:
-                continue
-            if is_common(candidate):
-                continue
+        elif fuzz.ratio(target, candidate) < MIN_SIMILARITY or Levenshtein.distance(code, metaphone(candidate)) > 1:
+            continue
+        if is_common(candidate):  # a dictionary word, heard as one word or as two joined ("to day")
+            continue
         found.add(candidate)
     return found

@@ -171,10 +171,7 @@ class Transcriber:
             for path, future in started.items():
                 try:
                     audio_hash = audio.file_hash(path)
-                    # Recognised alone is as good an answer as recognised joined.
-                    cached = self.cache.get(self._key(audio_hash, None)) or self.cache.get(
-                        self._key(audio_hash, None, joined=True)
-                    )
+                    cached = self._cached_for_batch(audio_hash)
                 except Exception as e:
                     future.set_exception(e)
                     continue
@@ -265,6 +262,10 @@ class Transcriber:
         transcript = self._recognise(path, time_range, progress=progress)
         self.cache.put(key, transcript)
         return transcript
+
+    def _cached_for_batch(self, audio_hash: str) -> Optional[Transcript]:
+        """A whole file's cached transcript, recognised alone or joined: either is as good an answer."""
+        return self.cache.get(self._key(audio_hash, None)) or self.cache.get(self._key(audio_hash, None, joined=True))
 
     def _key(self, audio_hash: str, time_range: Optional[TimeRange], *, joined: bool = False) -> str:
         return TranscriptCache.key(

@@ -387,7 +387,7 @@ class WhooshBackend:
         reader = searcher.reader()
         clauses: list = []  # one per query word that requires something
         alike: dict[str, str] = {}  # each heard term and the query word it sounds like
-        heard: list[tuple[int, Term]] = []  # each heard term's query, and its word's clause
+        heard: list[tuple[int, Term]] = []  # each heard term, after its word's place in clauses
         for word in words:
             if not soundalike.eligible(word):
                 try:

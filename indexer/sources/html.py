@@ -187,7 +187,13 @@ def _headline(tree: lxml.html.HtmlElement, title: Optional[str], sitename: Optio
 
 # trafilatura's block elements; a table cell holding them is page layout, not a table of data.
 _BLOCKS_IN_CELLS = frozenset("p head list quote table".split())
+# A box after a table page's article holds at most this share of the article's text (_boxes_after).
 _BOX_SHARE = 0.1
+
+
+def _holds_blocks(cell: lxml.etree._Element) -> bool:
+    """Whether a table cell holds blocks: page layout, not a cell of a table of data."""
+    return any(child.tag in _BLOCKS_IN_CELLS for child in cell)
 
 
 # Bylines that name nobody.
@@ -260,11 +266,7 @@ def _norm(text: str) -> str:
 def _laid_out_in_tables(body: lxml.etree._Element) -> bool:
     """Whether most of trafilatura's output is in tables whose cells hold paragraphs (page layout, not
     data): the page is set in a layout table, not an article that holds one among its blocks."""
-    layout = [
-        table
-        for table in body.iterchildren("table")
-        if any(child.tag in _BLOCKS_IN_CELLS for cell in table.iter("cell") for child in cell)
-    ]
+    layout = [table for table in body.iterchildren("table") if any(_holds_blocks(cell) for cell in table.iter("cell"))]
     in_layout = sum(len("".join(table.itertext()).strip()) for table in layout)
     return bool(layout) and 2 * in_layout >= len("".join(body.itertext()).strip())
 
@@ -275,7 +277,7 @@ def _body_paragraphs(body: lxml.etree._Element) -> Iterator[str]:
     for line_break in body.iter("lb"):
         if not (line_break.tail or "").startswith(" "):
             line_break.tail = " " + (line_break.tail or "")
-    cells = [cell for cell in body.iter("cell") if any(child.tag in _BLOCKS_IN_CELLS for child in cell)]
+    cells = [cell for cell in body.iter("cell") if _holds_blocks(cell)]
     # The article's own cell, of a page set in a table: the one with the most text.
     article_cell = max(cells, key=lambda cell: len(_text(cell)), default=None)
     boxes = set(_boxes_after(cells, article_cell)) if article_cell is not None else set()
@@ -304,11 +306,11 @@ def _block_paragraphs(
     elif tag == "table":
         for row in block.iter("row"):
             cells = list(row.iterchildren("cell"))
-            if any(child.tag in _BLOCKS_IN_CELLS for cell in cells for child in cell):
+            if any(_holds_blocks(cell) for cell in cells):
                 # A layout table: its cells hold the article's paragraphs, each one of its own.
                 for cell in cells:
                     if cell not in boxes:
-                        yield from _cell_paragraphs(cell, loose=cell is article_cell)
+                        yield from _cell_paragraphs(cell, article_cell, boxes)
                 continue
             line = " | ".join(text for text in (_text(cell) for cell in cells) if text)
             if line:
@@ -326,18 +328,19 @@ def _block_paragraphs(
                 yield text
 
 
-def _cell_paragraphs(cell: lxml.etree._Element, *, loose: bool) -> Iterator[str]:
-    """A layout cell's paragraphs: its blocks, and with ``loose`` the text set between them (lines the
-    page parts with ``<br>``, which trafilatura leaves in the cell around its blocks), a paragraph
-    each run. Only the article's own cell keeps those: in the cells around it they are labels and
-    links of the site's columns."""
+def _cell_paragraphs(cell: lxml.etree._Element, article_cell: Optional[lxml.etree._Element], boxes: Collection) -> Iterator[str]:
+    """A layout cell's paragraphs: its blocks (a table in it read as the page's), and in the article's
+    own cell the text set between them (lines the page parts with ``<br>``, which trafilatura leaves in
+    the cell around its blocks), a paragraph each run. In the cells around it such text is the labels
+    and links of the site's columns."""
+    loose = cell is article_cell
     run: list[str] = [cell.text or ""]
     for child in cell:
         if child.tag in _BLOCKS_IN_CELLS:
             if loose and (text := " ".join("".join(run).split())):
                 yield text
             run = []
-            yield from _block_paragraphs(child)
+            yield from _block_paragraphs(child, article_cell, boxes)
         else:  # inline (emphasis, a link, a line break): part of the text around it
             run.append("".join(child.itertext()))
         run.append(child.tail or "")
