@@ -108,6 +108,15 @@ def test_malformed_feed_still_gives_its_good_items(caplog):
     assert articles[-1] is good[0]  # the older item comes last
 
 
+def test_a_namespace_with_a_broken_character_reference_leaves_the_items_readable():
+    # A recovering parser keeps "&#xD800;" (a lone surrogate) in the namespace; its elements' names
+    # then cannot be decoded. The feed is read as far as it can be, with one warning, not an exception.
+    feed = read("podcast_rss.xml").replace(b'xmlns:atom="http', b'xmlns:atom="&#xD800;http', 1)
+    assert b"&#xD800;" in feed
+    articles = read_feed(feed, "https://podcast.example/feed.xml")
+    assert articles and all(article.title for article in articles)
+
+
 def test_local_feed_resolves_enclosures_to_local_paths(tmp_path):
     feed = tmp_path / "feeds" / "local.xml"
     feed.parent.mkdir()

@@ -347,7 +347,11 @@ def _raw_items(data: bytes) -> list[_RawItem]:
         return []
     items = []
     for element in root.iter():
-        if _localname(element.tag) not in ("item", "entry"):
+        try:
+            name = _localname(element.tag)
+        except ValueError:  # lxml cannot decode a character reference it kept in a namespace (&#xD800;)
+            continue
+        if name not in ("item", "entry"):
             continue
         raw = _RawItem()
         for child in element.iter():
